@@ -1,0 +1,76 @@
+# radshare - top-level build.
+#   make            build/radshare
+#   make check      install missing Debian packages, build, run every test (SAN=1: under ASan+UBSan)
+#   make demo       install, build, show radshare on a sample study
+#   make fuzz       build and run the libFuzzer targets for a bounded time (FUZZ_SECONDS)
+#   make bench      the benchmarks in bench/ (by hand; prints ratios against the peers)
+
+CC      ?= cc
+SAN     ?= 0
+PKGS    := zlib
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz) -lpthread -lm
+
+ifeq ($(SAN),1)
+BUILD   := build/san
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   := build
+endif
+
+LIB_SRC  := $(filter-out src/cli/%,$(shell find src -name '*.c' | sort))
+CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps check demo fuzz bench clean
+all: $(BUILD)/radshare
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libradshare.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/radshare: $(CLI_OBJ) $(BUILD)/libradshare.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libradshare.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Isrc $< $(BUILD)/libradshare.a $(LDLIBS) -o $@
+
+deps:
+	@tools/deps.sh check
+
+check: deps
+	$(MAKE) --no-print-directory all-tests
+	@BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
+
+.PHONY: all-tests
+all-tests: $(BUILD)/radshare $(UNIT_BIN)
+
+demo:
+	@tools/deps.sh demo
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh $(BUILD)/radshare
+
+fuzz:
+	@tools/deps.sh fuzz
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} fuzz/run.sh
+
+bench:
+	@tools/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@bench/parse
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,20 @@
+/*
+ * cli.h - the radshare command line: one binary, one subcommand per job.
+ * Each command is `int cmd_X(int argc, char **argv)` returning the process exit status:
+ * 0 success, 1 the job found problems (e.g. verify), 2 bad input or usage.
+ */
+#ifndef RS_CLI_H
+#define RS_CLI_H
+
+#define RS_EXIT_OK 0
+#define RS_EXIT_PROBLEMS 1
+#define RS_EXIT_ERROR 2
+
+int cmd_dump(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* Print "radshare: <path>: at byte N: <message>" (offset part only when known). */
+struct rs_err;
+void cli_report(const char *path, const struct rs_err *err);
+
+#endif
