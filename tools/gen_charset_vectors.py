@@ -25,8 +25,10 @@ Line format (tab-separated, '#' lines are comments):
 
   file       path relative to pydicom/data
   tag-path   e.g. 00100010 or 00081111[0].00100010 (sequence, item index, tag)
-  charset    raw bytes of the (0008,0005) value in force, as stored (padding included);
-             "-" when no (0008,0005) applies
+  charset    raw bytes of the (0008,0005) value in force, as stored (padding included;
+             dcmread converts the top-level one itself, so that one is read back from the
+             file); "-" when no (0008,0005) applies.  Checked against the encodings pydicom
+             actually decodes each dataset with.
   value      raw bytes of the element value as stored in the file (padding included)
   expected   UTF-8 of pydicom's decoded text, written the way dcm_charset_decode lays out the
              whole value: values joined with '\\'; for PN each value's component groups
@@ -45,6 +47,7 @@ import warnings
 
 import pydicom
 import pydicom.data
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName
@@ -90,6 +93,21 @@ def converted_charset_bytes(ds, fname):
     return rebuilt
 
 
+def check_in_force(ds, cs_raw, where):
+    """Our idea of the set in force must be the one pydicom decodes the dataset with."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if cs_raw is None:
+            ours = [default_encoding]
+        else:
+            text = cs_raw.decode("ascii", "replace").rstrip(" \0")
+            ours = convert_encodings(text.split("\\") if "\\" in text else text)
+    theirs = ds.read_encoding
+    theirs = [theirs] if isinstance(theirs, str) else list(theirs or [default_encoding])
+    if ours != theirs:
+        sys.exit(f"{where}: character set in force {ours} but pydicom uses {theirs}")
+
+
 def pn_text(pn):
     """pydicom's decoded PN value with its '=' group structure restored."""
     comps = list(pn.components)
@@ -116,6 +134,7 @@ def walk(ds, cs_raw, path, out, fname):
         cs_raw = raw_bytes(ds, CHARSET_TAG)
         if cs_raw is None:
             cs_raw = converted_charset_bytes(ds, fname)
+    check_in_force(ds, cs_raw, f"{fname} {path or 'top level'}")
     for tag in sorted(ds._dict.keys()):
         raw = raw_bytes(ds, tag)
         with warnings.catch_warnings(record=True) as caught:

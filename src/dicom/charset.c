@@ -6,8 +6,8 @@
  * (0008,0005) value and dcm_charset_decode per element.  Everything here is reentrant: no
  * global mutable state, iconv handles live only for the duration of one decode call.
  *
- * Reference behaviour is pydicom 2.3.1 (what the rest of the world's tooling tends to show a
- * user); tests/data/charset_vectors.tsv, generated from pydicom's sample files by
+ * Reference behaviour is pydicom 2.3.1 (the toolkit users are most likely to compare our text
+ * with); tests/data/charset_vectors.tsv, generated from pydicom's sample files by
  * tools/gen_charset_vectors.py, pins that down.  Where pydicom is plainly wrong we follow the
  * standard instead (see "Deliberate differences" below).
  *
@@ -23,7 +23,7 @@
  *   - KS X 1001 and GB2312 in G1 are EUC-KR and EUC-CN pairs already;
  *   - latin1, JIS X 0201 katakana and TIS-620 are plain arithmetic, no iconv needed.
  * The stand-alone sets (ISO_IR 192 = UTF-8, GB18030, GBK) have no code extensions: UTF-8 is
- * only validated, GB18030/GBK go through iconv whole.
+ * only validated, GB18030/GBK go through iconv in pieces cut only at '\' and '=' (below).
  *
  * Compatibility choices taken from pydicom (so that our text matches what it shows):
  *   - the default repertoire (no/empty value, ISO_IR 6, ISO 2022 IR 6, unknown terms) decodes
@@ -45,6 +45,10 @@
  *     latin1, ignoring G1);
  *   - an escape sequence for a set that is not listed in (0008,0005) is still honoured, and
  *     an unknown escape sequence becomes one U+FFFD (pydicom copies the ESC into the text);
+ *   - undecodable bytes cost one U+FFFD per character where they are; pydicom re-decodes the
+ *     whole escape fragment with the first set and replacement characters instead;
+ *   - CR LF FF TAB reset the state in PN too (pydicom resets PN only at '^'; PN may not
+ *     contain control characters anyway);
  *   - ISO 2022 IR 58 output does not contain the escape sequence (pydicom 2.3.1 leaves it);
  *   - ISO_IR 203 / ISO 2022 IR 203 (latin9) are supported (pydicom 2.3.1 does not know them).
  * Bytes that cannot be decoded become U+FFFD and *lossy is set; text is never dropped.
@@ -52,8 +56,8 @@
 #include "charset.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <iconv.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -574,10 +578,9 @@ static size_t esc_len(const uint8_t *in, size_t n)
     return j + 1;
 }
 
-static void decode_2022(dec *d, const dcm_charset *cs, const uint8_t *in, size_t n, int multi,
-                        int pn)
+static void decode_2022(dec *d, uint8_t first, const uint8_t *in, size_t n, int multi, int pn)
 {
-    const uint8_t g1_init = initial_g1(cs->n ? cs->term[0] : CS_ASCII);
+    const uint8_t g1_init = initial_g1(first);
     uint8_t g0 = CS_ASCII, g1 = g1_init;
 
     size_t i = 0;
@@ -690,7 +693,12 @@ static void decode_2022(dec *d, const dcm_charset *cs, const uint8_t *in, size_t
             }
             break;
         default:
-            pend(d, g1, in + i, 1);
+            if (g1 < CS_COUNT && set_info[g1].iconv && set_info[g1].unit == 1) {
+                pend(d, g1, in + i, 1);  /* an ISO 8859 part */
+            } else {
+                flush(d);
+                put_bad(d);
+            }
             i++;
             break;
         }
@@ -738,12 +746,14 @@ int dcm_charset_decode(const dcm_charset *cs, uint16_t vr, const uint8_t *in, si
     }
 
     uint8_t first = cs->n ? cs->term[0] : CS_ASCII;
+    if (first >= CS_SJIS || first == CS_NONE)
+        first = CS_ASCII;  /* not a term code: a struct not made by dcm_charset_parse */
     if (first == CS_UTF8)
         decode_utf8(&d, in, n);
     else if (first == CS_GB18030 || first == CS_GBK)
         decode_gb(&d, first, in, n, multi, pn);
     else
-        decode_2022(&d, cs, in, n, multi, pn);
+        decode_2022(&d, first, in, n, multi, pn);
 
     for (int s = 0; s < CS_COUNT; s++)
         if (d.cd[s] != (iconv_t)-1)

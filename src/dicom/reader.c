@@ -137,6 +137,36 @@ static uint16_t dict_vr(const dcm_ds *ds, uint32_t tag, int *ambiguous)
 
 /* ---- values -------------------------------------------------------------------------------- */
 
+/* IS and DS values must be numbers (PS3.5 6.2); a bad one is kept as text but reported. */
+static void check_number_string(rd *r, const dcm_elem *e)
+{
+    const char *p = (const char *)e->v.bytes, *end = p + e->len;
+    while (p < end) {
+        const char *q = memchr(p, '\\', (size_t)(end - p));
+        const char *ve = q ? q : end;
+        char tmp[32];
+        size_t n = 0;
+        for (const char *c = p; c < ve; c++)
+            if (*c != ' ' && *c != '\0' && n < sizeof tmp - 1)
+                tmp[n++] = *c;
+        tmp[n] = 0;
+        if (n) {
+            char *stop;
+            errno = 0;
+            if (e->vr == DCM_VR_IS)
+                (void)strtoll(tmp, &stop, 10);
+            else
+                (void)strtod(tmp, &stop);
+            if (*stop || n >= sizeof tmp - 1) {
+                dcm_file_warn(r->f, e->off, "(%04X,%04X) %s value '%.20s' is not a valid number",
+                              DCM_TAG_GROUP(e->tag), DCM_TAG_ELEM(e->tag), e->vr == DCM_VR_IS ? "IS" : "DS", tmp);
+                return;
+            }
+        }
+        p = q ? q + 1 : end;
+    }
+}
+
 static int read_value(rd *r, dcm_elem *e, uint32_t len, int allow_bulk)
 {
     uint64_t off = r->in->pos;
@@ -173,6 +203,8 @@ static int read_value(rd *r, dcm_elem *e, uint32_t len, int allow_bulk)
         e->flags |= DCM_EF_SWAPPED;
     }
     e->v.bytes = p;
+    if (e->vr == DCM_VR_IS || e->vr == DCM_VR_DS)
+        check_number_string(r, e);
     return cut ? DS_TRUNC : RS_OK;
 }
 
@@ -449,6 +481,7 @@ static int parse_elem(rd *r, dcm_ds *ds, uint32_t tag, uint16_t vr, uint32_t len
             return parse_seq(r, ds, e, len, depth, (flags & DCM_EF_VR_WAS_UN) != 0);
         if (vr == DCM_VR_UN) {
             e->vr = DCM_VR_SQ;
+            e->flags |= DCM_EF_VR_WAS_UN;
             return parse_seq(r, ds, e, len, depth, 1);
         }
         if (tag == DCM_TAG_PIXEL_DATA || (vr == DCM_VR_OB || vr == DCM_VR_OW)) {
@@ -473,6 +506,9 @@ static int parse_elem(rd *r, dcm_ds *ds, uint32_t tag, uint16_t vr, uint32_t len
                              (unsigned long long)dcm_in_remaining(r->in));
         return parse_seq(r, ds, e, len, depth, (flags & DCM_EF_VR_WAS_UN) != 0);
     }
+    if (len & 1)
+        dcm_file_warn(r->f, hdr_off, "(%04X,%04X) has an odd value length (%u)", DCM_TAG_GROUP(tag),
+                      DCM_TAG_ELEM(tag), len);
     /* the character set and private creators are needed to read what follows: never bulk */
     int bulk = tag != DCM_TAG_SPECIFIC_CHARSET && !(dcm_tag_is_private(tag) && DCM_TAG_ELEM(tag) < 0x100);
     return read_value(r, e, len, bulk);
@@ -482,10 +518,43 @@ static int parse_elem(rd *r, dcm_ds *ds, uint32_t tag, uint16_t vr, uint32_t len
  * Parse elements into ds until end (absolute offset), an item delimiter, a sequence delimiter
  * (returned to the caller) or the end of input at top level. Returns <0 error or a DS_* code.
  */
+/* A (gggg,0000) group length is checked against the bytes its group really takes. */
+typedef struct group_check {
+    uint16_t group;
+    int armed;
+    uint64_t start;  /* offset after the group length element */
+    uint64_t claimed;
+} group_check;
+
+/* Called with the group of each element and with -1 at the end of the dataset. */
+static void group_check_step(rd *r, group_check *g, int group, uint64_t at)
+{
+    if (!g->armed || group == g->group)
+        return;
+    if (at - g->start != g->claimed)
+        dcm_file_warn(r->f, g->start, "group length of group %04X says %llu bytes, the group has %llu",
+                      g->group, (unsigned long long)g->claimed, (unsigned long long)(at - g->start));
+    g->armed = 0;
+}
+
+static void group_check_arm(group_check *g, const dcm_elem *e, uint64_t after)
+{
+    int64_t v;
+    if (DCM_TAG_ELEM(e->tag) != 0 || e->vr != DCM_VR_UL || e->len != 4 || !e->v.bytes)
+        return;
+    if (dcm_elem_num(e, 0, NULL, &v) != RS_OK)
+        return;
+    g->group = DCM_TAG_GROUP(e->tag);
+    g->armed = 1;
+    g->start = after;
+    g->claimed = (uint64_t)v;
+}
+
 static int parse_ds(rd *r, dcm_ds *ds, uint64_t end, unsigned depth)
 {
     int save_explicit = r->explicit_vr;
     int rc = DS_END;
+    group_check gc = {0};
     sniff_encoding(r, end);
     for (;;) {
         uint64_t at = r->in->pos;
@@ -515,6 +584,7 @@ static int parse_ds(rd *r, dcm_ds *ds, uint64_t end, unsigned depth)
             break;
         }
         uint32_t tag = rd_tag(r, r->in->p);
+        group_check_step(r, &gc, DCM_TAG_GROUP(tag), at);
         if (tag == DCM_TAG_ITEM_DELIM || tag == DCM_TAG_SEQ_DELIM) {
             dcm_in_advance(r->in, 8);
             if (depth > 0) {
@@ -556,8 +626,11 @@ static int parse_ds(rd *r, dcm_ds *ds, uint64_t end, unsigned depth)
         rc = parse_elem(r, ds, tag, vr, len, explicit_hdr, at, depth);
         if (rc < 0 || rc == DS_TRUNC)
             break;
+        group_check_arm(&gc, dcm_ds_find(ds, tag), r->in->pos);
         rc = DS_END;
     }
+    if (rc >= 0 && rc != DS_TRUNC && !r->stopped)
+        group_check_step(r, &gc, -1, r->in->pos - (rc == DS_ITEM_DELIM || rc == DS_SEQ_DELIM ? 8 : 0));
     r->explicit_vr = save_explicit;
     return rc;
 }
@@ -683,6 +756,8 @@ static int parse_meta(rd *r)
             return rc;
     }
     f->has_meta = f->meta->n > 0;
+    if (f->has_meta && !dcm_ds_find(f->meta, DCM_TAG_META_GROUP_LENGTH))
+        dcm_file_warn(f, start, "file meta information has no group length (0002,0000)");
     int64_t gl;
     if (dcm_ds_get_i64(f->meta, DCM_TAG_META_GROUP_LENGTH, 0, &gl) == RS_OK) {
         dcm_elem *g = dcm_ds_find(f->meta, DCM_TAG_META_GROUP_LENGTH);

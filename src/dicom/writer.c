@@ -18,8 +18,7 @@ typedef struct wr {
     dcm_file *f;
     rs_buf *out;
     rs_err *err;
-    const dcm_ts *src_ts; /* syntax the dataset was read in: UN elements are kept as UN only there */
-    const dcm_ts *dst_ts;
+    int explicit_out;     /* the dataset is written with explicit VRs */
 } wr;
 
 static int elem_size(const wr *w, const dcm_elem *e, enc c, uint64_t *size);
@@ -27,7 +26,8 @@ static int elem_size(const wr *w, const dcm_elem *e, enc c, uint64_t *size);
 /* The VR to put in the stream for e. */
 static uint16_t out_vr(const wr *w, const dcm_elem *e)
 {
-    if ((e->flags & DCM_EF_VR_WAS_UN) && w->src_ts == w->dst_ts)
+    /* a UN stays UN: the dictionary's guess is good for reading it, not for asserting it */
+    if ((e->flags & DCM_EF_VR_WAS_UN) && w->explicit_out)
         return DCM_VR_UN;
     if (e->vr == DCM_VR_NONE || !dcm_vr_is_valid(e->vr))
         return DCM_VR_UN;
@@ -332,7 +332,7 @@ int dcm_write(dcm_file *f, const dcm_write_opts *o, rs_buf *out, rs_err *err)
     if (ts->encapsulated != f->ts->encapsulated && dcm_ds_find(f->ds, DCM_TAG_PIXEL_DATA))
         return rs_err_set(err, RS_EUNSUPPORTED, "cannot change pixel data encoding from %s to %s here",
                           f->ts->name, ts->name);
-    wr w = {.f = f, .out = out, .err = err, .src_ts = f->source_ts, .dst_ts = ts};
+    wr w = {.f = f, .out = out, .err = err, .explicit_out = ts->explicit_vr};
     int rc = RS_OK;
     if (!o->no_meta) {
         rc = dcm_meta_complete(f, ts, err);
@@ -347,7 +347,7 @@ int dcm_write(dcm_file *f, const dcm_write_opts *o, rs_buf *out, rs_err *err)
         }
         enc mc = {1, 0};
         wr mw = w;
-        mw.src_ts = mw.dst_ts = NULL; /* meta is always explicit VR LE */
+        mw.explicit_out = 1; /* meta is always explicit VR LE */
         if (rc == RS_OK)
             rc = write_ds(&mw, f->meta, mc);
         if (rc)

@@ -125,6 +125,10 @@ def pydicom_model(path):
             # no preamble/meta: pydicom reads raw datasets when forced, and so does radshare
             ds = pydicom.dcmread(path, force=True)
             ds.to_json_dict()  # forced reads of non-DICOM fail here, not later
+            if not any(pydicom.datadict.dictionary_has_tag(t) for t in ds.keys()):
+                # forced onto bytes that are not a dataset (no_meta.dcm starts with a stray
+                # byte), pydicom returns one big unknown element: that is not a reading
+                raise pydicom.errors.InvalidDicomError("no known tag in a forced read")
         # pydicom leaves the file meta out of to_json_dict like radshare does
         return ds.to_json_dict(bulk_data_threshold=1 << 30), ds.is_little_endian
 
