@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs_build="gcc make pkg-config zlib1g-dev"
 pkgs_check="$pkgs_build dcmtk python3 python3-pydicom python3-numpy clang libclang-rt-14-dev"
-pkgs_demo="$pkgs_build dcmtk"
+pkgs_demo="$pkgs_build dcmtk python3-pydicom"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="$pkgs_check hyperfine"
 

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# run.sh - build and run the libFuzzer target for the DICOM reader (see fuzz/README.md).
+#
+#   fuzz/run.sh              fuzz for FUZZ_SECONDS (default 60) over build/fuzz/corpus
+#   fuzz/run.sh --regress    run every file of fuzz/seeds/ and fuzz/regressions/ once (for tests)
+#
+# Exits non-zero when the fuzzer found a crash, leak, timeout or invariant failure
+# (reproducers in build/fuzz/artifacts/), or when a regression input fails.
+# Environment: FUZZ_SECONDS, FUZZ_JOBS (parallel fuzzing processes, default 1), CLANG (default clang).
+set -u
+cd "$(dirname "$0")/.."
+
+CLANG=${CLANG:-clang}
+OUT=build/fuzz
+BIN=$OUT/fuzz_reader
+CORPUS=$OUT/corpus
+ARTIFACTS=$OUT/artifacts/
+LOG=$OUT/fuzz.log
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_JOBS=${FUZZ_JOBS:-1}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+mkdir -p "$OUT"
+
+# ---- build (only when a source is newer than the binary) -----------------------------------
+mapfile -t SRCS < <(find src -name '*.c' ! -path 'src/cli/*' | sort)
+mapfile -t HDRS < <(find src -name '*.h' ! -path 'src/cli/*' | sort)
+rebuild=0
+if [ ! -x "$BIN" ]; then
+    rebuild=1
+else
+    for f in fuzz/fuzz_reader.c fuzz/run.sh "${SRCS[@]}" "${HDRS[@]}"; do
+        if [ "$f" -nt "$BIN" ]; then rebuild=1; break; fi
+    done
+fi
+if [ "$rebuild" = 1 ]; then
+    command -v "$CLANG" >/dev/null || { echo "fuzz: $CLANG not found (tools/deps.sh fuzz installs it)" >&2; exit 2; }
+    echo "fuzz: building $BIN" >&2
+    # -fno-sanitize-recover: undefined behaviour stops the run like an ASan error does
+    if ! "$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+            -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Isrc \
+            fuzz/fuzz_reader.c "${SRCS[@]}" -lz -o "$BIN.tmp"; then
+        echo "fuzz: build failed" >&2
+        rm -f "$BIN.tmp"
+        exit 2
+    fi
+    mv -f "$BIN.tmp" "$BIN"
+fi
+
+# ---- regression mode: every committed input once -------------------------------------------
+if [ "${1:-}" = "--regress" ]; then
+    inputs=()
+    for d in fuzz/seeds fuzz/regressions; do
+        [ -d "$d" ] || continue
+        while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$d" -type f -print0 | sort -z)
+    done
+    [ ${#inputs[@]} -gt 0 ] || { echo "fuzz: no inputs in fuzz/seeds or fuzz/regressions" >&2; exit 2; }
+    # one process per input so the failing file is named (a crash ends the process)
+    failed=0
+    for f in "${inputs[@]}"; do
+        if ! "$BIN" -runs=1 -rss_limit_mb=2048 -timeout=10 "$f" >"$OUT/regress.log" 2>&1; then
+            echo "FAIL $f" >&2
+            grep -E 'ERROR|SUMMARY|INVARIANT|runtime error|#[0-9]+ 0x' "$OUT/regress.log" | head -15 | sed 's/^/     /' >&2
+            failed=$((failed + 1))
+        fi
+    done
+    echo "fuzz --regress: ${#inputs[@]} inputs, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+fi
+
+# ---- fuzzing ---------------------------------------------------------------------------------
+mkdir -p "$CORPUS" "$ARTIFACTS"
+cp -n fuzz/seeds/* "$CORPUS"/ 2>/dev/null || true
+[ -d fuzz/regressions ] && cp -n fuzz/regressions/* "$CORPUS"/ 2>/dev/null
+before=$(find "$ARTIFACTS" -type f | wc -l)
+
+args=(-max_len=65536 -rss_limit_mb=2048 -timeout=10 -detect_leaks=1 -max_total_time="$FUZZ_SECONDS"
+      -artifact_prefix="$ARTIFACTS" -print_final_stats=1)
+if [ "$FUZZ_JOBS" -gt 1 ]; then
+    # -fork keeps going after a crash and collects every distinct one in ARTIFACTS
+    args+=(-fork="$FUZZ_JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+fi
+"$BIN" "${args[@]}" "$CORPUS" >"$LOG" 2>&1
+rc=$?
+
+after=$(find "$ARTIFACTS" -type f | wc -l)
+last=$(grep -E '^#[0-9]+' "$LOG" | tail -1)
+execs=$(grep -E '^stat::number_of_executed_units' "$LOG" | awk '{s += $2} END {print s + 0}')
+[ "$execs" = 0 ] && execs=$(echo "$last" | sed -nE 's/^#([0-9]+).*/\1/p')
+eps=$(grep -E '^stat::average_exec_per_sec' "$LOG" | awk '{s += $2} END {print s + 0}')
+cov=$(echo "$last" | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
+ft=$(echo "$last" | sed -nE 's/.*ft: ([0-9]+).*/\1/p')
+units=$(find "$CORPUS" -type f | wc -l)
+new=$((after - before))
+echo "fuzz: ${FUZZ_SECONDS}s, ${execs:-?} execs (${eps:-?}/s), cov ${cov:-?} edges, ft ${ft:-?}, corpus $units, exit $rc, $new new artifact(s) in $ARTIFACTS (log $LOG)"
+if [ "$rc" -ne 0 ] || [ "$new" -gt 0 ]; then
+    grep -E 'ERROR: |SUMMARY: |INVARIANT|runtime error|Test unit written' "$LOG" | head -20 >&2
+    exit 1
+fi
+exit 0
