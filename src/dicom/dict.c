@@ -26,19 +26,7 @@
 
 #include "vr.h"
 
-/* Defined in the generated dict_table.c; these declarations must match what
- * tools/gen_dict.py writes there (it emits the same lines). */
-extern const dcm_dict_entry dcm_dict_pub_tab[];
-extern const unsigned dcm_dict_pub_n;
-extern const dcm_dict_entry dcm_dict_rep_tab[];
-extern const unsigned dcm_dict_rep_n;
-extern const uint16_t dcm_dict_kw_tab[];
-extern const unsigned dcm_dict_kw_n;
-extern const dcm_dict_entry dcm_dict_priv_tab[];
-extern const unsigned dcm_dict_priv_n;
-extern const char *const dcm_dict_creator_tab[];
-extern const uint16_t dcm_dict_creator_first[];
-extern const unsigned dcm_dict_creator_n;
+#include "dict_table.h"
 
 /* The three shapes of private key pydicom knows, most specific first; the generator sorts
  * each creator's entries by mask in this order, then by tag. */

@@ -41,39 +41,68 @@ void dcm_in_mem(dcm_in *in, const uint8_t *data, size_t n)
     in->close = noop_close;
 }
 
-/* ---- file descriptor -------------------------------------------------------------------- */
+/* ---- buffered inputs (fd, inflate) share their window handling ----------------------------- */
 
-typedef struct fd_impl {
-    int fd;
-    int can_seek;
+typedef struct window {
     uint8_t *buf;
     size_t cap;
-} fd_impl;
+} window;
 
-/* Move the unread window to the buffer start and read more until need bytes or EOF. */
-static int fd_fill(dcm_in *in, size_t need)
+/* Make room for need bytes: move the unread window to the buffer start, growing it if needed. */
+static int window_prepare(dcm_in *in, window *w, size_t need)
 {
-    fd_impl *f = in->impl;
-    if (need > f->cap) {
-        size_t cap = f->cap;
+    if (need > w->cap) {
+        size_t cap = w->cap;
         while (cap < need)
             cap *= 2;
         uint8_t *nb = malloc(cap);
         if (!nb)
             return RS_ENOMEM;
         memcpy(nb, in->p, in->avail);
-        free(f->buf);
-        f->buf = nb;
-        f->cap = cap;
+        free(w->buf);
+        w->buf = nb;
+        w->cap = cap;
         in->p = nb;
-    } else if (in->p != f->buf) {
-        memmove(f->buf, in->p, in->avail);
-        in->p = f->buf;
+    } else if (in->p != w->buf) {
+        memmove(w->buf, in->p, in->avail);
+        in->p = w->buf;
     }
+    return RS_OK;
+}
+
+/* Skip by filling and discarding: for inputs that cannot seek. */
+static int skip_by_reading(dcm_in *in, uint64_t n)
+{
+    while (n > 0) {
+        int rc = in->fill(in, 1);
+        if (rc)
+            return rc;
+        size_t k = in->avail < n ? in->avail : (size_t)n;
+        dcm_in_advance(in, k);
+        n -= k;
+    }
+    return RS_OK;
+}
+
+/* ---- file descriptor -------------------------------------------------------------------- */
+
+typedef struct fd_impl {
+    int fd;
+    int can_seek;
+    window w;
+} fd_impl;
+
+/* Move the unread window to the buffer start and read more until need bytes or EOF. */
+static int fd_fill(dcm_in *in, size_t need)
+{
+    fd_impl *f = in->impl;
+    int rc = window_prepare(in, &f->w, need);
+    if (rc)
+        return rc;
     while (in->avail < need) {
         if (in->eof)
             return RS_ETRUNC;
-        ssize_t r = read(f->fd, f->buf + in->avail, f->cap - in->avail);
+        ssize_t r = read(f->fd, f->w.buf + in->avail, f->w.cap - in->avail);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -105,22 +134,14 @@ static int fd_skip(dcm_in *in, uint64_t n)
         in->pos += n;
         return RS_OK;
     }
-    while (n > 0) {
-        int rc = fd_fill(in, 1);
-        if (rc)
-            return rc;
-        size_t k = in->avail < n ? in->avail : (size_t)n;
-        dcm_in_advance(in, k);
-        n -= k;
-    }
-    return RS_OK;
+    return skip_by_reading(in, n);
 }
 
 static void fd_close(dcm_in *in)
 {
     fd_impl *f = in->impl;
     if (f) {
-        free(f->buf);
+        free(f->w.buf);
         free(f);
     }
     in->impl = NULL;
@@ -130,14 +151,14 @@ int dcm_in_fd(dcm_in *in, int fd, rs_err *err)
 {
     memset(in, 0, sizeof *in);
     fd_impl *f = calloc(1, sizeof *f);
-    if (!f || !(f->buf = malloc(FD_BUF_SIZE))) {
+    if (!f || !(f->w.buf = malloc(FD_BUF_SIZE))) {
         free(f);
         return rs_err_set(err, RS_ENOMEM, "out of memory");
     }
     f->fd = fd;
-    f->cap = FD_BUF_SIZE;
+    f->w.cap = FD_BUF_SIZE;
     in->impl = f;
-    in->p = f->buf;
+    in->p = f->w.buf;
     in->size = UINT64_MAX;
     struct stat st;
     off_t cur = lseek(fd, 0, SEEK_CUR);
@@ -158,30 +179,16 @@ int dcm_in_fd(dcm_in *in, int fd, rs_err *err)
 typedef struct inf_impl {
     z_stream zs;
     dcm_in *base;
-    uint8_t *buf;
-    size_t cap;
+    window w;
     int done;
 } inf_impl;
 
 static int inf_fill(dcm_in *in, size_t need)
 {
     inf_impl *z = in->impl;
-    if (need > z->cap) {
-        size_t cap = z->cap;
-        while (cap < need)
-            cap *= 2;
-        uint8_t *nb = malloc(cap);
-        if (!nb)
-            return RS_ENOMEM;
-        memcpy(nb, in->p, in->avail);
-        free(z->buf);
-        z->buf = nb;
-        z->cap = cap;
-        in->p = nb;
-    } else if (in->p != z->buf) {
-        memmove(z->buf, in->p, in->avail);
-        in->p = z->buf;
-    }
+    int rc = window_prepare(in, &z->w, need);
+    if (rc)
+        return rc;
     while (in->avail < need) {
         if (z->done) {
             in->eof = 1;
@@ -189,7 +196,7 @@ static int inf_fill(dcm_in *in, size_t need)
         }
         dcm_in *b = z->base;
         if (b->avail == 0) {
-            int rc = b->fill(b, 1);
+            rc = b->fill(b, 1);
             if (rc == RS_ETRUNC) {
                 /* deflate stream ended without its final block: treat as end of data */
                 z->done = 1;
@@ -200,29 +207,16 @@ static int inf_fill(dcm_in *in, size_t need)
         }
         z->zs.next_in = (Bytef *)b->p;
         z->zs.avail_in = b->avail > UINT32_MAX ? UINT32_MAX : (uInt)b->avail;
-        z->zs.next_out = z->buf + in->avail;
-        z->zs.avail_out = (uInt)(z->cap - in->avail);
+        z->zs.next_out = z->w.buf + in->avail;
+        z->zs.avail_out = (uInt)(z->w.cap - in->avail);
         int zr = inflate(&z->zs, Z_NO_FLUSH);
         size_t used = (size_t)((const uint8_t *)z->zs.next_in - b->p);
         dcm_in_advance(b, used);
-        in->avail = (size_t)(z->zs.next_out - z->buf);
+        in->avail = (size_t)(z->zs.next_out - z->w.buf);
         if (zr == Z_STREAM_END)
             z->done = 1;
         else if (zr != Z_OK && zr != Z_BUF_ERROR)
             return RS_EFORMAT;
-    }
-    return RS_OK;
-}
-
-static int inf_skip(dcm_in *in, uint64_t n)
-{
-    while (n > 0) {
-        int rc = inf_fill(in, 1);
-        if (rc)
-            return rc;
-        size_t k = in->avail < n ? in->avail : (size_t)n;
-        dcm_in_advance(in, k);
-        n -= k;
     }
     return RS_OK;
 }
@@ -232,7 +226,7 @@ static void inf_close(dcm_in *in)
     inf_impl *z = in->impl;
     if (z) {
         inflateEnd(&z->zs);
-        free(z->buf);
+        free(z->w.buf);
         free(z);
     }
     in->impl = NULL;
@@ -242,22 +236,22 @@ int dcm_in_inflate(dcm_in *in, dcm_in *base, rs_err *err)
 {
     memset(in, 0, sizeof *in);
     inf_impl *z = calloc(1, sizeof *z);
-    if (!z || !(z->buf = malloc(FD_BUF_SIZE))) {
+    if (!z || !(z->w.buf = malloc(FD_BUF_SIZE))) {
         free(z);
         return rs_err_set(err, RS_ENOMEM, "out of memory");
     }
     if (inflateInit2(&z->zs, -MAX_WBITS) != Z_OK) {
-        free(z->buf);
+        free(z->w.buf);
         free(z);
         return rs_err_set(err, RS_ENOMEM, "cannot start zlib inflater");
     }
     z->base = base;
-    z->cap = FD_BUF_SIZE;
+    z->w.cap = FD_BUF_SIZE;
     in->impl = z;
-    in->p = z->buf;
+    in->p = z->w.buf;
     in->size = UINT64_MAX;
     in->fill = inf_fill;
-    in->skip = inf_skip;
+    in->skip = skip_by_reading;
     in->close = inf_close;
     return RS_OK;
 }

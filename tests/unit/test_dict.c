@@ -12,15 +12,7 @@
 #include <string.h>
 
 /* The generated tables, declared as dict.c declares them, for the exhaustive sweeps. */
-extern const dcm_dict_entry dcm_dict_pub_tab[];
-extern const unsigned dcm_dict_pub_n;
-extern const dcm_dict_entry dcm_dict_rep_tab[];
-extern const unsigned dcm_dict_rep_n;
-extern const dcm_dict_entry dcm_dict_priv_tab[];
-extern const unsigned dcm_dict_priv_n;
-extern const char *const dcm_dict_creator_tab[];
-extern const uint16_t dcm_dict_creator_first[];
-extern const unsigned dcm_dict_creator_n;
+#include "dicom/dict_table.h"
 
 /* NULL-safe accessors, so a missing entry fails a CHECK instead of crashing the test. */
 static const char *kw_of(uint32_t tag)
