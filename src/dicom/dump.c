@@ -126,10 +126,34 @@ static void value_text(dumper *d, const dcm_ds *ds, const dcm_elem *e)
 /* Finish a line: pad the value column, then "# len, vm keyword". */
 static int end_line(dumper *d, size_t col0, const char *len, unsigned vm, const char *kw)
 {
+    static const char spaces[41] = "                                        ";
     size_t w = d->line.len - col0;
-    for (; w < 40; w++)
-        rs_buf_putc(&d->line, ' ');
-    rs_buf_printf(&d->line, " # %4s, %u %s\n", len, vm, kw);
+    if (w < 40)
+        rs_buf_append(&d->line, spaces, 40 - w);
+    /* " # %4s, %u %s\n" without printf: this runs once per element of every file dumped */
+    char tail[32];
+    size_t ln = strlen(len), k = 0;
+    tail[k++] = ' ';
+    tail[k++] = '#';
+    tail[k++] = ' ';
+    for (size_t pad = ln; pad < 4; pad++)
+        tail[k++] = ' ';
+    memcpy(tail + k, len, ln);
+    k += ln;
+    tail[k++] = ',';
+    tail[k++] = ' ';
+    char digits[12];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + vm % 10);
+        vm /= 10;
+    } while (vm);
+    while (nd)
+        tail[k++] = digits[--nd];
+    tail[k++] = ' ';
+    rs_buf_append(&d->line, tail, k);
+    rs_buf_puts(&d->line, kw);
+    rs_buf_putc(&d->line, '\n');
     int rc = rs_buf_append(d->out, d->line.p, d->line.len);
     rs_buf_reset(&d->line);
     return rc;
@@ -141,9 +165,17 @@ static int dump_elem(dumper *d, const dcm_ds *ds, const dcm_elem *e, int depth)
 {
     char vr[3], lenbuf[16];
     dcm_vr_str(e->vr, vr);
+    static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < depth; i++)
         rs_buf_puts(&d->line, "  ");
-    rs_buf_printf(&d->line, "(%04x,%04x) %s ", DCM_TAG_GROUP(e->tag), DCM_TAG_ELEM(e->tag), vr);
+    char head[16] = "(gggg,eeee) VR ";
+    for (int k = 0; k < 4; k++) {
+        head[1 + k] = hex[(e->tag >> (28 - 4 * k)) & 15];
+        head[6 + k] = hex[(e->tag >> (12 - 4 * k)) & 15];
+    }
+    head[12] = vr[0];
+    head[13] = vr[1];
+    rs_buf_append(&d->line, head, 15);
     size_t col0 = d->line.len;
     if (e->flags & DCM_EF_UNDEF_LEN)
         snprintf(lenbuf, sizeof lenbuf, "u/l");

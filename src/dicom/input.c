@@ -8,7 +8,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define FD_BUF_SIZE (256u * 1024u)
+#define FD_BUF_SIZE (64u * 1024u)
+#define FD_FIRST_READ (8u * 1024u)
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
@@ -89,6 +90,7 @@ static int skip_by_reading(dcm_in *in, uint64_t n)
 typedef struct fd_impl {
     int fd;
     int can_seek;
+    size_t next_read; /* size of the next read() */
     window w;
 } fd_impl;
 
@@ -102,7 +104,14 @@ static int fd_fill(dcm_in *in, size_t need)
     while (in->avail < need) {
         if (in->eof)
             return RS_ETRUNC;
-        ssize_t r = read(f->fd, f->w.buf + in->avail, f->w.cap - in->avail);
+        /* read a little at first and more as the file proves long: a header is a few KB and
+           the bulk behind it is skipped with a seek, so big reads would copy bytes for nothing */
+        size_t want = f->next_read > need - in->avail ? f->next_read : need - in->avail;
+        if (want > f->w.cap - in->avail)
+            want = f->w.cap - in->avail;
+        if (f->next_read < f->w.cap)
+            f->next_read *= 2;
+        ssize_t r = read(f->fd, f->w.buf + in->avail, want);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -157,6 +166,7 @@ int dcm_in_fd(dcm_in *in, int fd, rs_err *err)
     }
     f->fd = fd;
     f->w.cap = FD_BUF_SIZE;
+    f->next_read = FD_FIRST_READ;
     in->impl = f;
     in->p = f->w.buf;
     in->size = UINT64_MAX;

@@ -37,7 +37,7 @@ int rs_buf_append(rs_buf *b, const void *data, size_t n)
     return RS_OK;
 }
 
-int rs_buf_putc(rs_buf *b, int c)
+int rs_buf_putc_slow(rs_buf *b, int c)
 {
     uint8_t ch = (uint8_t)c;
     return rs_buf_append(b, &ch, 1);
@@ -50,18 +50,25 @@ int rs_buf_puts(rs_buf *b, const char *s)
 
 int rs_buf_printf(rs_buf *b, const char *fmt, ...)
 {
+    /* format straight into the spare room; only a result that does not fit is formatted twice */
+    int rc = rs_buf_reserve(b, 64);
+    if (rc)
+        return rc;
+    size_t room = b->cap - b->len;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf((char *)b->p + b->len, room, fmt, ap);
     va_end(ap);
     if (n < 0)
         return RS_EINVAL;
-    int rc = rs_buf_reserve(b, (size_t)n);
-    if (rc)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= room) {
+        rc = rs_buf_reserve(b, (size_t)n);
+        if (rc)
+            return rc;
+        va_start(ap, fmt);
+        vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
     return RS_OK;
 }
