@@ -255,7 +255,7 @@ int dcm_elem_num(const dcm_elem *e, unsigned idx, double *d, int64_t *i)
     case DCM_VR_UV: iv = (int64_t)u; dv = (double)u; break;
     case DCM_VR_SV: iv = (int64_t)u; dv = (double)iv; break;
     case DCM_VR_AT: iv = (int64_t)((rd_le(p, 2) << 16) | rd_le(p + 2, 2)); dv = (double)iv; break;
-    case DCM_VR_FL: { float f; uint32_t w = (uint32_t)u; memcpy(&f, &w, 4); dv = f; iv = (int64_t)f; break; }
+    case DCM_VR_FL: { float f; uint32_t w = (uint32_t)u; memcpy(&f, &w, 4); dv = f; iv = isfinite(dv) && fabs(dv) < 9.2e18 ? (int64_t)dv : 0; break; }
     case DCM_VR_FD: { memcpy(&dv, &u, 8); iv = isfinite(dv) && fabs(dv) < 9.2e18 ? (int64_t)dv : 0; break; }
     default: return RS_EINVAL;
     }
@@ -309,7 +309,9 @@ int dcm_ds_get_i64(const dcm_ds *ds, uint32_t tag, unsigned idx, int64_t *out)
 void dcm_ds_charset(const dcm_ds *ds, dcm_charset *cs)
 {
     const dcm_elem *e = dcm_ds_find_up(ds, DCM_TAG_SPECIFIC_CHARSET);
-    if (e && !(e->flags & DCM_EF_BULK) && e->v.bytes)
+    const dcm_vr_info *vi = e ? dcm_vr_info_get(e->vr) : NULL;
+    /* only a string value says anything; a hostile SQ or binary one is ignored */
+    if (e && vi && vi->kind == DCM_VK_STRING && !(e->flags & (DCM_EF_BULK | DCM_EF_ENCAPS)) && e->v.bytes)
         dcm_charset_parse((const char *)e->v.bytes, e->len, cs, NULL);
     else
         dcm_charset_default(cs);

@@ -168,6 +168,31 @@ static int text_of(jw *w, const dcm_ds *ds, const dcm_elem *e, const uint8_t **s
 
 static int is_space_or_nul(uint8_t c) { return c == ' ' || c == '\0'; }
 
+/* A name made only of group separators and padding ("==") has no component to write. */
+static int pn_is_empty(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != '=' && s[i] != ' ')
+            return 0;
+    return 1;
+}
+
+/* An IS value must be an integer to be written as a JSON number. */
+static int is_integer_text(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && s[i] == ' ')
+        i++;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        i++;
+    size_t digits = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++, digits++;
+    while (i < n && s[i] == ' ')
+        i++;
+    return digits > 0 && i == n;
+}
+
 /* Write the "Value" array of a string VR: split on backslash (except free text), trim padding. */
 static int write_strings(jw *w, const dcm_ds *ds, const dcm_elem *e)
 {
@@ -197,10 +222,11 @@ static int write_strings(jw *w, const dcm_ds *ds, const dcm_elem *e)
             rs_buf_putc(b, ',');
         first = 0;
         if (e->vr == DCM_VR_DS || e->vr == DCM_VR_IS) {
-            if (vn == 0 || !put_json_number(b, (const char *)vs, vn))
+            if (vn == 0 || (e->vr == DCM_VR_IS && !is_integer_text(vs, vn)) ||
+                !put_json_number(b, (const char *)vs, vn))
                 rc = vn == 0 ? rs_buf_puts(b, "null") : put_json_str(b, vs, vn, latin1);
         } else if (e->vr == DCM_VR_PN) {
-            if (vn == 0) {
+            if (vn == 0 || pn_is_empty(vs, vn)) {
                 rc = rs_buf_puts(b, "null");
             } else {
                 static const char *const groups[] = {"Alphabetic", "Ideographic", "Phonetic"};

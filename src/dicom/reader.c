@@ -509,6 +509,10 @@ static int parse_elem(rd *r, dcm_ds *ds, uint32_t tag, uint16_t vr, uint32_t len
     if (len & 1)
         dcm_file_warn(r->f, hdr_off, "(%04X,%04X) has an odd value length (%u)", DCM_TAG_GROUP(tag),
                       DCM_TAG_ELEM(tag), len);
+    const dcm_vr_info *vi = dcm_vr_info_get(e->vr);
+    if (vi && vi->fixed_size && len % vi->fixed_size)
+        dcm_file_warn(r->f, hdr_off, "(%04X,%04X) length %u is not a multiple of %u for VR %c%c", DCM_TAG_GROUP(tag),
+                      DCM_TAG_ELEM(tag), len, vi->fixed_size, e->vr >> 8, e->vr & 0xff);
     /* the character set and private creators are needed to read what follows: never bulk */
     int bulk = tag != DCM_TAG_SPECIFIC_CHARSET && !(dcm_tag_is_private(tag) && DCM_TAG_ELEM(tag) < 0x100);
     return read_value(r, e, len, bulk);
