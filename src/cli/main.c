@@ -16,6 +16,7 @@ static const struct {
 } commands[] = {
     {"dump", cmd_dump, "print a DICOM file (human dump, or DICOM JSON with --json)"},
     {"convert", cmd_convert, "re-encode a DICOM file in another transfer syntax"},
+    {"serve", cmd_serve, "run the archive: DICOM store, query and retrieve"},
 };
 
 static void usage(FILE *to)

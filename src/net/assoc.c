@@ -110,7 +110,7 @@ static void peer_name(assoc *a)
     char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
     if (getpeername(a->fd, (struct sockaddr *)&ss, &sl) == 0)
         getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
-    snprintf(a->peer_addr, sizeof a->peer_addr, "%s:%s", host, serv);
+    snprintf(a->peer_addr, sizeof a->peer_addr, "%.48s:%.8s", host, serv);
 }
 
 static void assoc_init(assoc *a, int fd, int timeout_ms)

@@ -22,6 +22,7 @@ int rs_buf_reserve(rs_buf *b, size_t extra)
         return RS_ENOMEM;
     b->p = p;
     b->cap = cap;
+    b->p[b->len] = 0; /* a reserved-but-empty buffer is still a valid C string */
     return RS_OK;
 }
 

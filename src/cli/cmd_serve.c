@@ -1,0 +1,273 @@
+/*
+ * cmd_serve.c - `radshare serve`: the archive server. Opens the store in the data directory and
+ * runs the DICOM listener until SIGTERM or SIGINT, after which in-flight stores finish and it
+ * exits cleanly.
+ *
+ * Configuration comes from the command line and/or a config file of `key = value` lines with
+ * the same names as the long options (`peer` may repeat); the command line wins.
+ * Signals are taken by a thread of their own with sigwait(), so no handler and no global.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../net/server.h"
+#include "../store/store.h"
+#include "../util/log.h"
+#include "cli.h"
+
+#define MAX_PEERS 256
+
+typedef struct serve_opts {
+    char data[4096];
+    char aet[17];
+    char bind[256];
+    int dicom_port;
+    unsigned max_assocs;
+    int timeout_s;
+    net_peer peers[MAX_PEERS];
+    unsigned n_peers;
+} serve_opts;
+
+static void serve_usage(FILE *to)
+{
+    fprintf(to,
+            "usage: radshare serve [options]\n"
+            "  --data DIR              data directory (default ./radshare-data)\n"
+            "  --aet AET               our AE title (default RADSHARE)\n"
+            "  --dicom-port N          DICOM port (default 11112)\n"
+            "  --bind ADDR             listen on this address only (default: all)\n"
+            "  --peer AET=HOST:PORT    a known DICOM peer (C-MOVE destination, remote access); repeatable\n"
+            "  --max-associations N    concurrent associations (default 64)\n"
+            "  --timeout S             seconds to wait for a peer (default 60)\n"
+            "  --config FILE           read `key = value` lines with the names above\n");
+}
+
+/* "AET=host:port" */
+static int parse_peer(const char *s, net_peer *p)
+{
+    const char *eq = strchr(s, '=');
+    const char *colon = eq ? strrchr(eq + 1, ':') : NULL;
+    if (!eq || !colon || eq == s || (size_t)(eq - s) > 16 || colon == eq + 1)
+        return RS_EINVAL;
+    memset(p, 0, sizeof *p);
+    memcpy(p->aet, s, (size_t)(eq - s));
+    size_t hl = (size_t)(colon - eq - 1);
+    if (hl >= sizeof p->host)
+        return RS_EINVAL;
+    memcpy(p->host, eq + 1, hl);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port > 65535)
+        return RS_EINVAL;
+    p->port = (int)port;
+    /* "[::1]" style hosts */
+    if (p->host[0] == '[' && p->host[hl - 1] == ']') {
+        memmove(p->host, p->host + 1, hl - 2);
+        p->host[hl - 2] = 0;
+    }
+    return RS_OK;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return RS_EINVAL;
+    *out = v;
+    return RS_OK;
+}
+
+/* Apply one option by name; used by both the command line and the config file. */
+static int apply(serve_opts *o, const char *key, const char *val)
+{
+    long v;
+    if (!strcmp(key, "data"))
+        return snprintf(o->data, sizeof o->data, "%s", val) < (int)sizeof o->data ? RS_OK : RS_EINVAL;
+    if (!strcmp(key, "aet")) {
+        size_t n = strlen(val);
+        if (n == 0 || n > 16)
+            return RS_EINVAL;
+        memcpy(o->aet, val, n + 1);
+        return RS_OK;
+    }
+    if (!strcmp(key, "bind"))
+        return snprintf(o->bind, sizeof o->bind, "%s", val) < (int)sizeof o->bind ? RS_OK : RS_EINVAL;
+    if (!strcmp(key, "dicom-port")) {
+        if (parse_int(val, 0, 65535, &v))
+            return RS_EINVAL;
+        o->dicom_port = (int)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "max-associations")) {
+        if (parse_int(val, 1, 100000, &v))
+            return RS_EINVAL;
+        o->max_assocs = (unsigned)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "timeout")) {
+        if (parse_int(val, 1, 86400, &v))
+            return RS_EINVAL;
+        o->timeout_s = (int)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "peer")) {
+        if (o->n_peers == MAX_PEERS)
+            return RS_ELIMIT;
+        return parse_peer(val, &o->peers[o->n_peers++]);
+    }
+    return RS_ENOTFOUND;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = 0;
+    return s;
+}
+
+static int read_config(serve_opts *o, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "radshare serve: %s: %s\n", path, strerror(errno));
+        return RS_EIO;
+    }
+    char line[1024];
+    int lineno = 0, rc = RS_OK;
+    while (rc == RS_OK && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *l = trim(line);
+        if (!*l || *l == '#')
+            continue;
+        char *eq = strchr(l, '=');
+        if (!eq) {
+            fprintf(stderr, "radshare serve: %s:%d: expected key = value\n", path, lineno);
+            rc = RS_EINVAL;
+            break;
+        }
+        *eq = 0;
+        const char *key = trim(l), *val = trim(eq + 1);
+        int r = apply(o, key, val);
+        if (r) {
+            fprintf(stderr, "radshare serve: %s:%d: %s '%s'\n", path, lineno,
+                    r == RS_ENOTFOUND ? "unknown setting" : "bad value for", key);
+            rc = RS_EINVAL;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+typedef struct sig_ctx {
+    sigset_t set;
+    net_server *srv;
+} sig_ctx;
+
+static void *signal_thread(void *arg)
+{
+    sig_ctx *sc = arg;
+    int sig = 0;
+    if (sigwait(&sc->set, &sig) == 0) {
+        rs_log(RS_LOG_INFO, "%s received: finishing in-flight work, then exiting", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        net_server_stop(sc->srv);
+    }
+    return NULL;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data", required_argument, 0, 'd'},       {"aet", required_argument, 0, 'a'},
+        {"dicom-port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'},
+        {"peer", required_argument, 0, 'P'},       {"max-associations", required_argument, 0, 'm'},
+        {"timeout", required_argument, 0, 't'},    {"config", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    serve_opts *o = calloc(1, sizeof *o);
+    if (!o)
+        return RS_EXIT_ERROR;
+    snprintf(o->data, sizeof o->data, "radshare-data");
+    snprintf(o->aet, sizeof o->aet, "RADSHARE");
+    o->dicom_port = 11112;
+    o->max_assocs = 64;
+    o->timeout_s = 60;
+    int status = RS_EXIT_ERROR, c;
+    /* the config file first, so the command line overrides it */
+    for (int i = 1; i < argc - 1; i++)
+        if (!strcmp(argv[i], "--config") && read_config(o, argv[i + 1]) != RS_OK)
+            goto out;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const char *key = NULL;
+        for (const struct option *lo = longopts; lo->name; lo++)
+            if (lo->val == c)
+                key = lo->name;
+        if (c == 'h') {
+            serve_usage(stdout);
+            status = RS_EXIT_OK;
+            goto out;
+        }
+        if (c == 'c')
+            continue;
+        if (!key || apply(o, key, optarg) != RS_OK) {
+            if (key)
+                fprintf(stderr, "radshare serve: bad value for --%s: '%s'\n", key, optarg);
+            serve_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        serve_usage(stderr);
+        goto out;
+    }
+
+    /* signals go to the signal thread only: block them before any other thread exists */
+    sig_ctx sc;
+    sigemptyset(&sc.set);
+    sigaddset(&sc.set, SIGTERM);
+    sigaddset(&sc.set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rs_err err;
+    rs_err_clear(&err);
+    store *st = NULL;
+    if (store_open(o->data, NULL, &st, &err) != RS_OK) {
+        fprintf(stderr, "radshare serve: %s: %s\n", o->data, err.msg);
+        goto out;
+    }
+    net_config cfg = {.bind_addr = o->bind[0] ? o->bind : NULL, .port = o->dicom_port,
+                      .max_assocs = o->max_assocs, .timeout_ms = o->timeout_s * 1000, .peers = o->peers,
+                      .n_peers = o->n_peers, .log_level = RS_LOG_INFO};
+    memcpy(cfg.aet, o->aet, sizeof cfg.aet);
+    net_server *srv = NULL;
+    if (net_server_start(&cfg, st, &srv, &err) != RS_OK) {
+        fprintf(stderr, "radshare serve: %s\n", err.msg);
+        store_close(st);
+        goto out;
+    }
+    rs_log(RS_LOG_INFO, "radshare serving data directory %s", o->data);
+    sc.srv = srv;
+    pthread_t sig_thr;
+    pthread_create(&sig_thr, NULL, signal_thread, &sc);
+    net_server_run(srv);
+    /* the signal thread has returned if a signal stopped us; otherwise wake it */
+    pthread_cancel(sig_thr);
+    pthread_join(sig_thr, NULL);
+    net_server_free(srv);
+    store_close(st);
+    rs_log(RS_LOG_INFO, "radshare stopped");
+    status = RS_EXIT_OK;
+out:
+    free(o);
+    return status;
+}

@@ -1,0 +1,307 @@
+/* server.c - the DICOM listener (see server.h). One detached thread per association. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "assoc.h"
+#include "scp.h"
+
+struct net_server {
+    net_config cfg;
+    struct store *store;
+    int listen_fd;
+    int stop_pipe[2];
+    int port;
+    pthread_mutex_t mu;
+    pthread_cond_t idle;
+    unsigned active;           /* associations running */
+    unsigned long long served; /* associations accepted so far (for log ids) */
+};
+
+typedef struct conn {
+    net_server *s;
+    int fd;
+    unsigned long long id;
+    int over_limit;
+    struct sockaddr_storage addr;
+} conn;
+
+const net_peer *net_config_peer(const net_config *cfg, const char *aet)
+{
+    for (unsigned i = 0; i < cfg->n_peers; i++)
+        if (!strcmp(cfg->peers[i].aet, aet))
+            return &cfg->peers[i];
+    return NULL;
+}
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return 1;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            return a->s6_addr[12] == 127;
+    }
+    return 0;
+}
+
+/* Does host (a name or literal address of a configured peer) resolve to the connection's address? */
+static int host_matches(const char *host, const struct sockaddr_storage *ss)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+        return 0;
+    int match = 0;
+    for (struct addrinfo *ai = res; ai && !match; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET && ss->ss_family == AF_INET)
+            match = ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr ==
+                    ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+        else if (ai->ai_family == AF_INET6 && ss->ss_family == AF_INET6)
+            match = !memcmp(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
+                            &((const struct sockaddr_in6 *)ss)->sin6_addr, sizeof(struct in6_addr));
+    }
+    freeaddrinfo(res);
+    return match;
+}
+
+typedef struct policy_ctx {
+    conn *c;
+    const char *why; /* reason of a rejection, for the log */
+} policy_ctx;
+
+static void reject(assoc_decision *d, uint8_t result, uint8_t source, uint8_t reason)
+{
+    d->reject = 1;
+    d->result = result;
+    d->source = source;
+    d->reason = reason;
+}
+
+/* Decide on an A-ASSOCIATE-RQ: limits, then who is calling, then the presentation contexts. */
+static void policy(void *vctx, assoc *a, const pdu_assoc *rq, assoc_decision *d)
+{
+    policy_ctx *pc = vctx;
+    conn *c = pc->c;
+    const net_config *cfg = &c->s->cfg;
+    if (c->over_limit) {
+        pc->why = "too many associations";
+        reject(d, PDU_RJ_TRANSIENT, PDU_RJ_SOURCE_PRESENTATION, PDU_RJ_PRES_LOCAL_LIMIT);
+        return;
+    }
+    if (strcmp(rq->app_context ? rq->app_context : "", PDU_APP_CONTEXT) != 0) {
+        pc->why = "unsupported application context";
+        reject(d, PDU_RJ_PERMANENT, PDU_RJ_SOURCE_USER, PDU_RJ_USER_APP_CONTEXT);
+        return;
+    }
+    if (!is_loopback(&c->addr)) {
+        const net_peer *p = net_config_peer(cfg, rq->calling_ae);
+        if (!p || !host_matches(p->host, &c->addr)) {
+            pc->why = p ? "calling AE title configured for another address" : "calling AE title not configured";
+            reject(d, PDU_RJ_PERMANENT, PDU_RJ_SOURCE_USER, PDU_RJ_USER_CALLING_AE);
+            return;
+        }
+        if (strcmp(rq->called_ae, cfg->aet) != 0) {
+            pc->why = "called AE title is not ours";
+            reject(d, PDU_RJ_PERMANENT, PDU_RJ_SOURCE_USER, PDU_RJ_USER_CALLED_AE);
+            return;
+        }
+    }
+    scp_negotiate(a, rq);
+}
+
+static void *conn_thread(void *arg)
+{
+    conn *c = arg;
+    net_server *s = c->s;
+    assoc a;
+    rs_err err;
+    rs_err_clear(&err);
+    policy_ctx pc = {c, NULL};
+    int rc = assoc_accept(&a, c->fd, s->cfg.timeout_ms, policy, &pc, &err);
+    if (rc) {
+        rs_log(RS_LOG_WARN, "assoc #%llu %s: refused: %s%s%s", c->id, a.peer_addr, err.msg, pc.why ? ": " : "",
+               pc.why ? pc.why : "");
+    } else {
+        unsigned accepted = 0;
+        for (unsigned i = 0; i < a.n_pcs; i++)
+            accepted += a.pcs[i].result == PDU_PC_ACCEPTANCE;
+        rs_log(RS_LOG_INFO, "assoc #%llu %s: %s -> %s accepted (%u of %u presentation contexts, peer %s %s)", c->id,
+               a.peer_addr, a.calling, a.called, accepted, a.n_pcs, a.peer_impl_class, a.peer_impl_version);
+        scp_ctx sc = {.store = s->store, .cfg = &s->cfg, .assoc_id = c->id};
+        scp_serve(&sc, &a);
+    }
+    assoc_close(&a);
+    pthread_mutex_lock(&s->mu);
+    s->active--;
+    pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->mu);
+    free(c);
+    return NULL;
+}
+
+int net_server_start(const net_config *cfg, struct store *st, net_server **out, rs_err *err)
+{
+    *out = NULL;
+    net_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    s->store = st;
+    s->listen_fd = -1;
+    s->stop_pipe[0] = s->stop_pipe[1] = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        net_server_free(s);
+        return rs_err_set(err, RS_EIO, "pipe: %s", strerror(errno));
+    }
+    char serv[16];
+    snprintf(serv, sizeof serv, "%d", cfg->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+    int gr = getaddrinfo(cfg->bind_addr, serv, &hints, &res);
+    if (gr) {
+        net_server_free(s);
+        return rs_err_set(err, RS_EINVAL, "cannot listen on %s:%d: %s", cfg->bind_addr ? cfg->bind_addr : "*",
+                          cfg->port, gai_strerror(gr));
+    }
+    /* prefer an IPv6 wildcard socket that also takes IPv4, else the first address */
+    struct addrinfo *pick = res;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if (!cfg->bind_addr && ai->ai_family == AF_INET6)
+            pick = ai;
+    int fd = socket(pick->ai_family, pick->ai_socktype | SOCK_CLOEXEC, pick->ai_protocol);
+    int one = 1, zero = 0;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (pick->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    }
+    if (fd < 0 || bind(fd, pick->ai_addr, pick->ai_addrlen) != 0 || listen(fd, 256) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        net_server_free(s);
+        return rs_err_set(err, RS_EIO, "cannot listen on DICOM port %d: %s", cfg->port, strerror(e));
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    s->listen_fd = fd;
+    *out = s;
+    return RS_OK;
+}
+
+int net_server_port(const net_server *s) { return s->port; }
+
+void net_server_stop(net_server *s)
+{
+    char b = 1;
+    ssize_t w = write(s->stop_pipe[1], &b, 1);
+    (void)w;
+}
+
+static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->s = s;
+    c->fd = fd;
+    c->addr = *addr;
+    pthread_mutex_lock(&s->mu);
+    c->id = ++s->served;
+    /* over the limit the thread still runs, to send a proper A-ASSOCIATE-RJ and log it */
+    c->over_limit = s->active >= s->cfg.max_assocs;
+    s->active++;
+    pthread_mutex_unlock(&s->mu);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 256 * 1024);
+    pthread_t t;
+    if (pthread_create(&t, &at, conn_thread, c) != 0) {
+        rs_log(RS_LOG_ERROR, "cannot start a thread for a new association: %s", strerror(errno));
+        close(fd);
+        free(c);
+        pthread_mutex_lock(&s->mu);
+        s->active--;
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_attr_destroy(&at);
+}
+
+int net_server_run(net_server *s)
+{
+    rs_log(RS_LOG_INFO, "DICOM: listening on port %d as %s (up to %u associations)", s->port, s->cfg.aet,
+           s->cfg.max_assocs);
+    for (;;) {
+        struct pollfd p[2] = {{.fd = s->listen_fd, .events = POLLIN}, {.fd = s->stop_pipe[0], .events = POLLIN}};
+        int r = poll(p, 2, -1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            rs_log(RS_LOG_ERROR, "poll: %s", strerror(errno));
+            break;
+        }
+        if (p[1].revents)
+            break;
+        if (!(p[0].revents & POLLIN))
+            continue;
+        struct sockaddr_storage addr;
+        socklen_t al = sizeof addr;
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &al, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+                rs_log(RS_LOG_WARN, "accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE)
+                usleep(100 * 1000); /* let running associations release descriptors */
+            continue;
+        }
+        spawn(s, fd, &addr);
+    }
+    /* stop taking new work; in-flight associations finish their current message */
+    close(s->listen_fd);
+    s->listen_fd = -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->active)
+        rs_log(RS_LOG_INFO, "DICOM: waiting for %u association(s) to finish", s->active);
+    while (s->active)
+        pthread_cond_wait(&s->idle, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return RS_OK;
+}
+
+void net_server_free(net_server *s)
+{
+    if (!s)
+        return;
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    for (int i = 0; i < 2; i++)
+        if (s->stop_pipe[i] >= 0)
+            close(s->stop_pipe[i]);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->idle);
+    free(s);
+}

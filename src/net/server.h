@@ -1,0 +1,51 @@
+/*
+ * server.h - the DICOM listener of `radshare serve`: accepts connections, applies the peer
+ * policy, and runs each association on a thread of its own (scp.c serves the messages).
+ *
+ * Who may talk to it: a peer on a loopback address may use every service under any AE title (so
+ * the stock tools work out of the box); a peer from any other address must be configured with
+ * its AE title and an address that matches, and must call our AE title. Refusals are logged
+ * and answered with the A-ASSOCIATE-RJ codes of PS3.8.
+ */
+#ifndef NET_SERVER_H
+#define NET_SERVER_H
+
+#include <stdint.h>
+
+#include "../util/err.h"
+
+struct store;
+
+typedef struct net_peer {
+    char aet[17];
+    char host[256];
+    int port;
+} net_peer;
+
+typedef struct net_config {
+    char aet[17];              /* our AE title */
+    const char *bind_addr;     /* NULL = all addresses */
+    int port;
+    unsigned max_assocs;       /* concurrent associations; the excess is rejected (transient) */
+    int timeout_ms;            /* ARTIM and DIMSE idle timeout */
+    const net_peer *peers;
+    unsigned n_peers;
+    int log_level;
+} net_config;
+
+typedef struct net_server net_server;
+
+/* Bind and listen. The store must outlive the server. */
+int net_server_start(const net_config *cfg, struct store *st, net_server **out, rs_err *err);
+/* Accept until net_server_stop (or a fatal error); then waits for running associations. */
+int net_server_run(net_server *s);
+/* Ask the loop to stop: async-signal-safe (writes to a pipe). */
+void net_server_stop(net_server *s);
+void net_server_free(net_server *s);
+/* The bound port (useful with port 0). */
+int net_server_port(const net_server *s);
+
+/* A configured peer by AE title, NULL if unknown. */
+const net_peer *net_config_peer(const net_config *cfg, const char *aet);
+
+#endif

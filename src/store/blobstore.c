@@ -1,0 +1,561 @@
+/*
+ * blobstore.c - object files: tmp/ -> objects/ with a rename at each step (see blobstore.h).
+ *
+ * Directories are held open (tmp_fd, objects_fd) and every name is resolved relative to them
+ * (openat, renameat...): paths are built once, short, and fsync of a directory is a plain
+ * fsync of its fd.
+ */
+#include "blobstore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define DEFAULT_MAX_SIZE ((uint64_t)4 << 30)
+#define FILE_MODE 0640
+#define DIR_MODE 0750
+#define PART_SUFFIX ".part"
+#define READY_SUFFIX ".ready"
+#define COPY_CHUNK (1u << 20)
+
+struct store_blobs {
+    char *datadir;
+    int tmp_fd;
+    int objects_fd;
+    uint64_t max_size;
+};
+
+struct store_blob {
+    store_blobs *b;
+    int fd;
+    EVP_MD_CTX *md;
+    uint64_t size;
+    int failed;                  /* a write failed or passed the cap: only abort remains */
+    char name[48];               /* <random>.part, relative to tmp/ */
+    char path[PATH_MAX];         /* full path of the .part, for the parser */
+    char hash[STORE_HASH_HEX + 1];
+};
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static int sys_err(rs_err *err, const char *what, const char *name)
+{
+    return rs_err_set(err, RS_EIO, "%s %s: %s", what, name, strerror(errno));
+}
+
+static int open_dir(const char *datadir, const char *sub, int *fd, rs_err *err)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", datadir, sub);
+    if (mkdir(p, DIR_MODE) != 0 && errno != EEXIST)
+        return sys_err(err, "cannot create", p);
+    *fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return *fd < 0 ? sys_err(err, "cannot open", p) : RS_OK;
+}
+
+static int fsync_fd(int fd, const char *name, rs_err *err)
+{
+    return fsync(fd) == 0 ? RS_OK : sys_err(err, "cannot fsync", name);
+}
+
+static int is_hex_digit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+int store_hash_valid(const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i <= STORE_HASH_HEX; i++)
+        if (!is_hex_digit(s[i]))
+            return 0;
+    return i == STORE_HASH_HEX;
+}
+
+static void hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* "ab/cd/<hash>" relative to objects/. */
+static void object_rel(const char *hash, char out[STORE_HASH_HEX + 8])
+{
+    snprintf(out, STORE_HASH_HEX + 8, "%.2s/%.2s/%s", hash, hash + 2, hash);
+}
+
+static void ready_name(const char *hash, char out[STORE_HASH_HEX + 8])
+{
+    snprintf(out, STORE_HASH_HEX + 8, "%s" READY_SUFFIX, hash);
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* ---- the blob area ---------------------------------------------------------------------------- */
+
+int store_blobs_open(const char *datadir, uint64_t max_size, store_blobs **out, rs_err *err)
+{
+    *out = NULL;
+    if (strlen(datadir) > PATH_MAX - 128)
+        return rs_err_set(err, RS_EINVAL, "data directory path too long");
+    store_blobs *b = calloc(1, sizeof *b);
+    if (!b || !(b->datadir = strdup(datadir))) {
+        free(b);
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
+    }
+    b->tmp_fd = b->objects_fd = -1;
+    b->max_size = max_size ? max_size : DEFAULT_MAX_SIZE;
+    int rc = open_dir(datadir, "tmp", &b->tmp_fd, err);
+    if (rc == RS_OK)
+        rc = open_dir(datadir, "objects", &b->objects_fd, err);
+    if (rc) {
+        store_blobs_close(b);
+        return rc;
+    }
+    *out = b;
+    return RS_OK;
+}
+
+void store_blobs_close(store_blobs *b)
+{
+    if (!b)
+        return;
+    if (b->tmp_fd >= 0)
+        close(b->tmp_fd);
+    if (b->objects_fd >= 0)
+        close(b->objects_fd);
+    free(b->datadir);
+    free(b);
+}
+
+/* ---- writing ---------------------------------------------------------------------------------- */
+
+int store_blob_begin(store_blobs *b, store_blob **out, rs_err *err)
+{
+    *out = NULL;
+    store_blob *w = calloc(1, sizeof *w);
+    if (!w || !(w->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
+        if (w)
+            EVP_MD_CTX_free(w->md);
+        free(w);
+        return rs_err_set(err, RS_ENOMEM, "cannot start a SHA-256 digest");
+    }
+    w->b = b;
+    unsigned char rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        EVP_MD_CTX_free(w->md);
+        free(w);
+        return rs_err_set(err, RS_EIO, "getrandom: %s", strerror(errno));
+    }
+    hex(rnd, sizeof rnd, w->name);
+    strcat(w->name, PART_SUFFIX);
+    snprintf(w->path, sizeof w->path, "%s/tmp/%s", b->datadir, w->name);
+    w->fd = openat(b->tmp_fd, w->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
+    if (w->fd < 0) {
+        int rc = sys_err(err, "cannot create", w->path);
+        EVP_MD_CTX_free(w->md);
+        free(w);
+        return rc;
+    }
+    *out = w;
+    return RS_OK;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = write(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int store_blob_write(store_blob *w, const void *data, size_t n, rs_err *err)
+{
+    if (w->failed)
+        return rs_err_set(err, RS_EINVAL, "write to a failed object");
+    if (n > w->b->max_size - w->size) {
+        w->failed = 1;
+        return rs_err_set(err, RS_ELIMIT, "object larger than the %llu-byte limit",
+                          (unsigned long long)w->b->max_size);
+    }
+    if (write_all(w->fd, data, n) != 0) {
+        w->failed = 1;
+        return sys_err(err, "cannot write", w->path);
+    }
+    if (EVP_DigestUpdate(w->md, data, n) != 1) {
+        w->failed = 1;
+        return rs_err_set(err, RS_ENOMEM, "SHA-256 update failed");
+    }
+    w->size += n;
+    return RS_OK;
+}
+
+int store_blob_finish(store_blob *w, store_blob_info *info, rs_err *err)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    struct stat st;
+    if (w->failed)
+        return rs_err_set(err, RS_EINVAL, "finish of a failed object");
+    w->failed = 1; /* until proven otherwise */
+    if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen * 2 != STORE_HASH_HEX)
+        return rs_err_set(err, RS_EIO, "SHA-256 final failed");
+    hex(md, mdlen, w->hash);
+    if (fdatasync(w->fd) != 0)
+        return sys_err(err, "cannot fdatasync", w->path);
+    if (fstat(w->fd, &st) != 0)
+        return sys_err(err, "cannot stat", w->path);
+    snprintf(info->hash, sizeof info->hash, "%s", w->hash);
+    info->size = w->size;
+    info->mtime_ns = mtime_ns(&st);
+    w->failed = 0;
+    return RS_OK;
+}
+
+const char *store_blob_tmp_path(const store_blob *w)
+{
+    return w->path;
+}
+
+static void blob_free(store_blob *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    EVP_MD_CTX_free(w->md);
+    free(w);
+}
+
+int store_blob_seal(store_blob *w, rs_err *err)
+{
+    char ready[STORE_HASH_HEX + 8];
+    int rc = RS_OK;
+    if (w->failed || !w->hash[0]) {
+        rc = rs_err_set(err, RS_EINVAL, "seal of an unfinished object");
+        unlinkat(w->b->tmp_fd, w->name, 0);
+    } else {
+        ready_name(w->hash, ready);
+        if (renameat(w->b->tmp_fd, w->name, w->b->tmp_fd, ready) != 0) {
+            rc = sys_err(err, "cannot rename", w->path);
+            unlinkat(w->b->tmp_fd, w->name, 0);
+        }
+    }
+    blob_free(w);
+    return rc;
+}
+
+void store_blob_abort(store_blob *w)
+{
+    if (!w)
+        return;
+    unlinkat(w->b->tmp_fd, w->name, 0);
+    blob_free(w);
+}
+
+/* ---- committing -------------------------------------------------------------------------------- */
+
+int store_blob_sync_tmp(store_blobs *b, rs_err *err)
+{
+    return fsync_fd(b->tmp_fd, "tmp/", err);
+}
+
+static int dirset_add(store_dirset *d, const char *rel)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->dir[i], rel) == 0)
+            return RS_OK;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 32;
+        char(*nd)[6] = realloc(d->dir, cap * sizeof *nd);
+        if (!nd)
+            return RS_ENOMEM;
+        d->dir = nd;
+        d->cap = cap;
+    }
+    snprintf(d->dir[d->n++], sizeof d->dir[0], "%s", rel);
+    return RS_OK;
+}
+
+void store_dirset_free(store_dirset *d)
+{
+    free(d->dir);
+    memset(d, 0, sizeof *d);
+}
+
+/* mkdir objects/ab and objects/ab/cd as needed; a new directory dirties its parent. */
+static int make_prefix_dirs(store_blobs *b, const char *hash, store_dirset *dirs, rs_err *err)
+{
+    char ab[3], abcd[6];
+    snprintf(ab, sizeof ab, "%.2s", hash);
+    snprintf(abcd, sizeof abcd, "%.2s/%.2s", hash, hash + 2);
+    int rc = RS_OK;
+    if (mkdirat(b->objects_fd, ab, DIR_MODE) == 0)
+        rc = dirset_add(dirs, "");
+    else if (errno != EEXIST)
+        return sys_err(err, "cannot create objects/", ab);
+    if (rc == RS_OK && mkdirat(b->objects_fd, abcd, DIR_MODE) == 0)
+        rc = dirset_add(dirs, ab);
+    else if (rc == RS_OK && errno != EEXIST)
+        return sys_err(err, "cannot create objects/", abcd);
+    if (rc == RS_OK)
+        rc = dirset_add(dirs, abcd);
+    return rc ? rs_err_set(err, rc, "out of memory") : RS_OK;
+}
+
+static int object_exists(store_blobs *b, const char *rel)
+{
+    return faccessat(b->objects_fd, rel, F_OK, 0) == 0;
+}
+
+int store_blob_publish(store_blobs *b, const char *hash, int replace, store_dirset *dirs, rs_err *err)
+{
+    char rel[STORE_HASH_HEX + 8], ready[STORE_HASH_HEX + 8];
+    if (!store_hash_valid(hash))
+        return rs_err_set(err, RS_EINVAL, "not a content hash: %.80s", hash);
+    object_rel(hash, rel);
+    ready_name(hash, ready);
+    if (!replace && object_exists(b, rel)) {
+        /* same bytes as the object we keep: the extra copy goes */
+        if (unlinkat(b->tmp_fd, ready, 0) != 0 && errno != ENOENT)
+            return sys_err(err, "cannot remove tmp/", ready);
+        return RS_OK;
+    }
+    int rc = make_prefix_dirs(b, hash, dirs, err);
+    if (rc)
+        return rc;
+    if (renameat(b->tmp_fd, ready, b->objects_fd, rel) == 0)
+        return RS_OK;
+    if (errno == ENOENT && object_exists(b, rel))
+        return RS_OK; /* an identical copy was published first */
+    return errno == ENOENT ? rs_err_set(err, RS_ENOTFOUND, "tmp/%s is missing", ready)
+                           : sys_err(err, "cannot move into objects/", rel);
+}
+
+int store_blob_sync_dirs(store_blobs *b, store_dirset *dirs, rs_err *err)
+{
+    int rc = RS_OK;
+    for (size_t i = 0; i < dirs->n && rc == RS_OK; i++) {
+        const char *rel = dirs->dir[i][0] ? dirs->dir[i] : ".";
+        int fd = openat(b->objects_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return sys_err(err, "cannot open objects/", rel);
+        rc = fsync_fd(fd, rel, err);
+        close(fd);
+    }
+    dirs->n = 0;
+    return rc;
+}
+
+/* ---- reading ----------------------------------------------------------------------------------- */
+
+int store_blob_path(const store_blobs *b, const char *hash, char *out, size_t cap)
+{
+    if (!store_hash_valid(hash))
+        return RS_EINVAL;
+    int n = snprintf(out, cap, "%s/objects/%.2s/%.2s/%s", b->datadir, hash, hash + 2, hash);
+    return n > 0 && (size_t)n < cap ? RS_OK : RS_ELIMIT;
+}
+
+int store_blob_open(store_blobs *b, const char *hash, int *fd, rs_err *err)
+{
+    char rel[STORE_HASH_HEX + 8], ready[STORE_HASH_HEX + 8];
+    *fd = -1;
+    if (!store_hash_valid(hash))
+        return rs_err_set(err, RS_EINVAL, "not a content hash: %.80s", hash);
+    object_rel(hash, rel);
+    ready_name(hash, ready);
+    /* the committer may move the file between our two looks: look again */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        *fd = openat(b->objects_fd, rel, O_RDONLY | O_CLOEXEC);
+        if (*fd >= 0 || errno != ENOENT)
+            break;
+        *fd = openat(b->tmp_fd, ready, O_RDONLY | O_CLOEXEC);
+        if (*fd >= 0 || errno != ENOENT)
+            break;
+    }
+    if (*fd >= 0)
+        return RS_OK;
+    return errno == ENOENT ? rs_err_set(err, RS_ENOTFOUND, "object %s is missing", hash)
+                           : sys_err(err, "cannot open object", hash);
+}
+
+int store_blob_hash_fd(int fd, char hash[STORE_HASH_HEX + 1], uint64_t *size, rs_err *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(COPY_CHUNK);
+    int rc = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? RS_OK : RS_ENOMEM;
+    uint64_t off = 0;
+    while (rc == RS_OK) {
+        ssize_t r = pread(fd, buf, COPY_CHUNK, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            rc = RS_EIO;
+        else if (r == 0)
+            break;
+        else if (EVP_DigestUpdate(md, buf, (size_t)r) != 1)
+            rc = RS_ENOMEM;
+        else
+            off += (uint64_t)r;
+    }
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned dlen = 0;
+    if (rc == RS_OK && (EVP_DigestFinal_ex(md, d, &dlen) != 1 || dlen * 2 != STORE_HASH_HEX))
+        rc = RS_EIO;
+    if (rc == RS_OK) {
+        hex(d, dlen, hash);
+        if (size)
+            *size = off;
+    }
+    free(buf);
+    EVP_MD_CTX_free(md);
+    return rc ? rs_err_set(err, rc, "cannot hash object: %s", rc == RS_EIO ? strerror(errno) : "no memory")
+              : RS_OK;
+}
+
+/* ---- recovery and walking ---------------------------------------------------------------------- */
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && strcmp(s + n - k, suf) == 0;
+}
+
+/* One entry of tmp/ after a crash. */
+static int recover_entry(store_blobs *b, const char *name, store_blob_indexed_fn indexed, void *ctx,
+                         store_blob_recovery *rep, store_dirset *dirs, rs_err *err)
+{
+    if (has_suffix(name, PART_SUFFIX)) {
+        if (unlinkat(b->tmp_fd, name, 0) != 0)
+            return sys_err(err, "cannot remove tmp/", name);
+        rep->parts_deleted++;
+        return RS_OK;
+    }
+    char hash[STORE_HASH_HEX + 1];
+    if (!has_suffix(name, READY_SUFFIX) || strlen(name) != STORE_HASH_HEX + strlen(READY_SUFFIX))
+        return RS_OK; /* not ours: leave it */
+    snprintf(hash, sizeof hash, "%.*s", STORE_HASH_HEX, name);
+    if (!store_hash_valid(hash))
+        return RS_OK;
+    int yes = 0;
+    int rc = indexed(ctx, hash, &yes, err);
+    if (rc)
+        return rc;
+    if (yes) {
+        rc = store_blob_publish(b, hash, 0, dirs, err);
+        rep->ready_published += rc == RS_OK;
+        return rc;
+    }
+    if (unlinkat(b->tmp_fd, name, 0) != 0)
+        return sys_err(err, "cannot remove tmp/", name);
+    rep->ready_deleted++;
+    return RS_OK;
+}
+
+int store_blob_recover(store_blobs *b, store_blob_indexed_fn indexed, void *ctx,
+                       store_blob_recovery *rep, rs_err *err)
+{
+    memset(rep, 0, sizeof *rep);
+    int dfd = dup(b->tmp_fd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return sys_err(err, "cannot list", "tmp/");
+    }
+    rewinddir(d);
+    store_dirset dirs = {0};
+    int rc = RS_OK;
+    struct dirent *de;
+    while (rc == RS_OK && (de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            rc = recover_entry(b, de->d_name, indexed, ctx, rep, &dirs, err);
+    closedir(d);
+    if (rc == RS_OK)
+        rc = store_blob_sync_dirs(b, &dirs, err);
+    if (rc == RS_OK)
+        rc = store_blob_sync_tmp(b, err);
+    store_dirset_free(&dirs);
+    return rc;
+}
+
+static int is_hex2(const char *s)
+{
+    return is_hex_digit(s[0]) && is_hex_digit(s[1]) && !s[2];
+}
+
+/* Open a subdirectory of dirfd as a DIR stream (NULL when it cannot be listed). */
+static DIR *open_sub(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d && fd >= 0)
+        close(fd);
+    return d;
+}
+
+/* Objects in one leaf directory objects/ab/cd. */
+static int walk_leaf(DIR *leaf, const char *prefix, store_blob_walk_fn fn, void *ctx, rs_err *err)
+{
+    struct dirent *de;
+    while ((de = readdir(leaf)) != NULL) {
+        struct stat st;
+        if (!store_hash_valid(de->d_name) || strncmp(de->d_name, prefix, 4) != 0)
+            continue;
+        if (fstatat(dirfd(leaf), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        store_blob_info info = {.size = (uint64_t)st.st_size, .mtime_ns = mtime_ns(&st)};
+        snprintf(info.hash, sizeof info.hash, "%.64s", de->d_name);
+        int stop = fn(ctx, &info);
+        if (stop)
+            return stop < 0 ? stop : 1;
+    }
+    return RS_OK;
+}
+
+int store_blob_walk(store_blobs *b, store_blob_walk_fn fn, void *ctx, rs_err *err)
+{
+    DIR *top = open_sub(b->objects_fd, ".");
+    if (!top)
+        return sys_err(err, "cannot list", "objects/");
+    int rc = RS_OK;
+    struct dirent *a;
+    while (rc == RS_OK && (a = readdir(top)) != NULL) {
+        DIR *mid = is_hex2(a->d_name) ? open_sub(dirfd(top), a->d_name) : NULL;
+        struct dirent *c;
+        while (mid && rc == RS_OK && (c = readdir(mid)) != NULL) {
+            DIR *leaf = is_hex2(c->d_name) ? open_sub(dirfd(mid), c->d_name) : NULL;
+            if (leaf) {
+                char prefix[5];
+                snprintf(prefix, sizeof prefix, "%.2s%.2s", a->d_name, c->d_name);
+                rc = walk_leaf(leaf, prefix, fn, ctx, err);
+                closedir(leaf);
+            }
+        }
+        if (mid)
+            closedir(mid);
+    }
+    closedir(top);
+    return rc < 0 ? rc : RS_OK;
+}
