@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# run.sh - build and run the libFuzzer target for the DICOM reader (see fuzz/README.md).
+# run.sh - build and run the libFuzzer targets (see fuzz/README.md).
 #
-#   fuzz/run.sh              fuzz for FUZZ_SECONDS (default 60) over build/fuzz/corpus
-#   fuzz/run.sh --regress    run every file of fuzz/seeds/ and fuzz/regressions/ once (for tests)
+#   fuzz/run.sh              fuzz each target for FUZZ_SECONDS (default 60) over build/fuzz/corpus-*
+#   fuzz/run.sh --regress    run every committed input of each target once (for tests)
+#   FUZZ_TARGETS="reader"    only some targets (reader: the DICOM reader; pdu: the PDU codec)
 #
 # Exits non-zero when the fuzzer found a crash, leak, timeout or invariant failure
 # (reproducers in build/fuzz/artifacts/), or when a regression input fails.
@@ -12,11 +13,8 @@ cd "$(dirname "$0")/.."
 
 CLANG=${CLANG:-clang}
 OUT=build/fuzz
-BIN=$OUT/fuzz_reader
-CORPUS=$OUT/corpus
-ARTIFACTS=$OUT/artifacts/
-LOG=$OUT/fuzz.log
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu}
 FUZZ_JOBS=${FUZZ_JOBS:-1}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1}
@@ -24,14 +22,29 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 mkdir -p "$OUT"
 
+run_target() {
+TARGET=$1
 # ---- build (only when a source is newer than the binary) -----------------------------------
-mapfile -t SRCS < <(find src -name '*.c' ! -path 'src/cli/*' | sort)
-mapfile -t HDRS < <(find src -name '*.h' ! -path 'src/cli/*' | sort)
+# the reader and its consumers live in src/dicom and src/util; the rest of src (store, net) has
+# other dependencies (sqlite, libcrypto) the target does not need
+case "$TARGET" in
+    reader) mapfile -t SRCS < <(find src/dicom src/util -name '*.c' | sort)
+            mapfile -t HDRS < <(find src/dicom src/util -name '*.h' | sort)
+            INPUT_DIRS=(fuzz/seeds fuzz/regressions) ;;
+    pdu)    mapfile -t SRCS < <(ls src/net/pdu.c; find src/util -name '*.c' | sort)
+            mapfile -t HDRS < <(ls src/net/pdu.h; find src/util -name '*.h' | sort)
+            INPUT_DIRS=(tests/data/pdu fuzz/regressions-pdu) ;;
+    *) echo "fuzz: unknown target $TARGET" >&2; return 2 ;;
+esac
+BIN=$OUT/fuzz_$TARGET
+CORPUS=$OUT/corpus-$TARGET
+ARTIFACTS=$OUT/artifacts-$TARGET/
+LOG=$OUT/fuzz-$TARGET.log
 rebuild=0
 if [ ! -x "$BIN" ]; then
     rebuild=1
 else
-    for f in fuzz/fuzz_reader.c fuzz/run.sh "${SRCS[@]}" "${HDRS[@]}"; do
+    for f in fuzz/fuzz_$TARGET.c fuzz/run.sh "${SRCS[@]}" "${HDRS[@]}"; do
         if [ "$f" -nt "$BIN" ]; then rebuild=1; break; fi
     done
 fi
@@ -41,40 +54,39 @@ if [ "$rebuild" = 1 ]; then
     # -fno-sanitize-recover: undefined behaviour stops the run like an ASan error does
     if ! "$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
             -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Isrc \
-            fuzz/fuzz_reader.c "${SRCS[@]}" -lz -o "$BIN.tmp"; then
+            fuzz/fuzz_$TARGET.c "${SRCS[@]}" -lz -lm -o "$BIN.tmp.$$"; then
         echo "fuzz: build failed" >&2
-        rm -f "$BIN.tmp"
-        exit 2
+        rm -f "$BIN.tmp.$$"
+        return 2
     fi
-    mv -f "$BIN.tmp" "$BIN"
+    mv -f "$BIN.tmp.$$" "$BIN"
 fi
 
 # ---- regression mode: every committed input once -------------------------------------------
-if [ "${1:-}" = "--regress" ]; then
+if [ "$MODE" = "--regress" ]; then
     inputs=()
-    for d in fuzz/seeds fuzz/regressions; do
+    for d in "${INPUT_DIRS[@]}"; do
         [ -d "$d" ] || continue
         while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$d" -type f -print0 | sort -z)
     done
-    [ ${#inputs[@]} -gt 0 ] || { echo "fuzz: no inputs in fuzz/seeds or fuzz/regressions" >&2; exit 2; }
+    [ ${#inputs[@]} -gt 0 ] || { echo "fuzz: no inputs for $TARGET in ${INPUT_DIRS[*]}" >&2; return 2; }
     # one process per input so the failing file is named (a crash ends the process)
     failed=0
     for f in "${inputs[@]}"; do
-        if ! "$BIN" -runs=1 -rss_limit_mb=2048 -timeout=10 "$f" >"$OUT/regress.log" 2>&1; then
+        if ! "$BIN" -runs=1 -rss_limit_mb=2048 -timeout=10 "$f" >"$OUT/regress-$TARGET.log" 2>&1; then
             echo "FAIL $f" >&2
-            grep -E 'ERROR|SUMMARY|INVARIANT|runtime error|#[0-9]+ 0x' "$OUT/regress.log" | head -15 | sed 's/^/     /' >&2
+            grep -E 'ERROR|SUMMARY|INVARIANT|runtime error|#[0-9]+ 0x' "$OUT/regress-$TARGET.log" | head -15 | sed 's/^/     /' >&2
             failed=$((failed + 1))
         fi
     done
-    echo "fuzz --regress: ${#inputs[@]} inputs, $failed failed"
+    echo "fuzz --regress $TARGET: ${#inputs[@]} inputs, $failed failed"
     [ "$failed" -eq 0 ]
-    exit
+    return
 fi
 
 # ---- fuzzing ---------------------------------------------------------------------------------
 mkdir -p "$CORPUS" "$ARTIFACTS"
-cp -n fuzz/seeds/* "$CORPUS"/ 2>/dev/null || true
-[ -d fuzz/regressions ] && cp -n fuzz/regressions/* "$CORPUS"/ 2>/dev/null
+for d in "${INPUT_DIRS[@]}"; do [ -d "$d" ] && cp -n "$d"/* "$CORPUS"/ 2>/dev/null; done
 before=$(find "$ARTIFACTS" -type f | wc -l)
 
 args=(-max_len=65536 -rss_limit_mb=2048 -timeout=10 -detect_leaks=1 -max_total_time="$FUZZ_SECONDS"
@@ -83,21 +95,32 @@ if [ "$FUZZ_JOBS" -gt 1 ]; then
     # -fork keeps going after a crash and collects every distinct one in ARTIFACTS
     args+=(-fork="$FUZZ_JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 fi
+start=$SECONDS
 "$BIN" "${args[@]}" "$CORPUS" >"$LOG" 2>&1
 rc=$?
+elapsed=$((SECONDS - start))
 
 after=$(find "$ARTIFACTS" -type f | wc -l)
 last=$(grep -E '^#[0-9]+' "$LOG" | tail -1)
 execs=$(grep -E '^stat::number_of_executed_units' "$LOG" | awk '{s += $2} END {print s + 0}')
 [ "$execs" = 0 ] && execs=$(echo "$last" | sed -nE 's/^#([0-9]+).*/\1/p')
 eps=$(grep -E '^stat::average_exec_per_sec' "$LOG" | awk '{s += $2} END {print s + 0}')
+[ "$eps" = 0 ] && eps=$(echo "$last" | sed -nE 's/.*exec\/s:? ([0-9]+).*/\1/p')
 cov=$(echo "$last" | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
 ft=$(echo "$last" | sed -nE 's/.*ft: ([0-9]+).*/\1/p')
 units=$(find "$CORPUS" -type f | wc -l)
 new=$((after - before))
-echo "fuzz: ${FUZZ_SECONDS}s, ${execs:-?} execs (${eps:-?}/s), cov ${cov:-?} edges, ft ${ft:-?}, corpus $units, exit $rc, $new new artifact(s) in $ARTIFACTS (log $LOG)"
+echo "fuzz $TARGET: ${elapsed}s of ${FUZZ_SECONDS}s, ${execs:-?} execs (${eps:-?}/s), cov ${cov:-?} edges, ft ${ft:-?}, corpus $units, exit $rc, $new new artifact(s) in $ARTIFACTS (log $LOG)"
 if [ "$rc" -ne 0 ] || [ "$new" -gt 0 ]; then
     grep -E 'ERROR: |SUMMARY: |INVARIANT|runtime error|Test unit written' "$LOG" | head -20 >&2
-    exit 1
+    return 1
 fi
-exit 0
+return 0
+}
+
+MODE=${1:-}
+status=0
+for t in $FUZZ_TARGETS; do
+    run_target "$t" || status=1
+done
+exit $status

@@ -236,6 +236,18 @@ static uint64_t rd_le(const uint8_t *p, unsigned n)
     return v;
 }
 
+/* The integer part of d; 0 for NaN and infinities, saturated outside int64 (a plain cast is undefined). */
+static int64_t f64_to_i64(double d)
+{
+    if (!isfinite(d))
+        return 0;
+    if (d >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (d <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)d;
+}
+
 int dcm_elem_num(const dcm_elem *e, unsigned idx, double *d, int64_t *i)
 {
     const dcm_vr_info *vi = dcm_vr_info_get(e->vr);
@@ -255,8 +267,8 @@ int dcm_elem_num(const dcm_elem *e, unsigned idx, double *d, int64_t *i)
     case DCM_VR_UV: iv = (int64_t)u; dv = (double)u; break;
     case DCM_VR_SV: iv = (int64_t)u; dv = (double)iv; break;
     case DCM_VR_AT: iv = (int64_t)((rd_le(p, 2) << 16) | rd_le(p + 2, 2)); dv = (double)iv; break;
-    case DCM_VR_FL: { float f; uint32_t w = (uint32_t)u; memcpy(&f, &w, 4); dv = f; iv = isfinite(dv) && fabs(dv) < 9.2e18 ? (int64_t)dv : 0; break; }
-    case DCM_VR_FD: { memcpy(&dv, &u, 8); iv = isfinite(dv) && fabs(dv) < 9.2e18 ? (int64_t)dv : 0; break; }
+    case DCM_VR_FL: { float f; uint32_t w = (uint32_t)u; memcpy(&f, &w, 4); dv = f; iv = f64_to_i64(dv); break; }
+    case DCM_VR_FD: { memcpy(&dv, &u, 8); iv = f64_to_i64(dv); break; }
     default: return RS_EINVAL;
     }
     if (d)
@@ -290,7 +302,7 @@ static int get_num(const dcm_ds *ds, uint32_t tag, unsigned idx, double *d, int6
         if (d)
             *d = v;
         if (i)
-            *i = (int64_t)v;
+            *i = f64_to_i64(v);
         return RS_OK;
     }
     return RS_EINVAL;
@@ -381,10 +393,10 @@ int dcm_file_load(dcm_file *f, dcm_elem *e, rs_err *err)
             rc = pread_full(fd, p, e->len, e->off);
             p[e->len] = 0;
             if (rc == RS_OK) {
-                if (f->source_ts && f->source_ts->big_endian) {
+                /* the reader flags values that were big endian where they lie (not those in
+                   the little-endian items of a UN sequence of a big-endian file) */
+                if (e->flags & DCM_EF_SWAPPED)
                     dcm_swap_value(e->vr, p, e->len);
-                    e->flags |= DCM_EF_SWAPPED;
-                }
                 e->v.bytes = p;
                 e->flags &= (uint16_t)~DCM_EF_BULK;
             }

@@ -22,6 +22,8 @@
 #define DEFAULT_MAX_MEMORY ((size_t)2 * 1024 * 1024 * 1024)
 #define DEFAULT_MAX_DEPTH 64
 #define MAX_ITEMS_PER_SEQ 10000000u
+/* elements moved to insert out-of-order ones, per file (about 40 bytes each) */
+#define MAX_SHIFTED_ELEMS (16u * 1024u * 1024u)
 
 typedef struct rd {
     dcm_in *in;
@@ -34,6 +36,8 @@ typedef struct rd {
     int big_endian;
     int bulk_ok;      /* the input allows reading values back later */
     int stopped;      /* stop_tag reached */
+    uint64_t shifted; /* elements moved so far to insert out-of-order ones */
+    int went_explicit; /* sniff_encoding switched a dataset from implicit to explicit VR */
 } rd;
 
 /* parse_ds outcomes besides errors */
@@ -185,6 +189,8 @@ static int read_value(rd *r, dcm_elem *e, uint32_t len, int allow_bulk)
     e->off = off;
     if (allow_bulk && r->bulk_ok && r->o->bulk_min && len >= r->o->bulk_min) {
         e->flags |= DCM_EF_BULK;
+        if (r->big_endian) /* dcm_file_load() swaps it; not within little-endian UN items */
+            e->flags |= DCM_EF_SWAPPED;
         int rc = dcm_in_read(r->in, NULL, len);
         return rc ? truncated(r, rc, off, "a value") : cut ? DS_TRUNC : RS_OK;
     }
@@ -195,8 +201,18 @@ static int read_value(rd *r, dcm_elem *e, uint32_t len, int allow_bulk)
     if (!p)
         return rs_err_at(r->err, RS_ELIMIT, off, "value of %u bytes exceeds the memory limit", len);
     int rc = dcm_in_read(r->in, p, len);
-    if (rc)
+    if (rc) {
+        /* a stream of unknown size (deflate) ended inside the value: keep what was read, so
+           the element never claims more bytes than it holds (consumers trust e->len) */
+        e->len = len = (uint32_t)(r->in->pos - off);
+        p[len] = 0;
+        if (r->big_endian) {
+            dcm_swap_value(e->vr, p, len);
+            e->flags |= DCM_EF_SWAPPED;
+        }
+        e->v.bytes = p;
         return truncated(r, rc, off, "a value");
+    }
     p[len] = 0;
     if (r->big_endian) {
         dcm_swap_value(e->vr, p, len);
@@ -285,7 +301,8 @@ static int parse_seq(rd *r, dcm_ds *parent, dcm_elem *e, uint32_t len, unsigned 
 {
     if (depth >= r->max_depth)
         return rs_err_at(r->err, RS_ELIMIT, r->in->pos, "sequences nested deeper than %u", r->max_depth);
-    int save_explicit = r->explicit_vr, save_big = r->big_endian;
+    int save_explicit = r->explicit_vr, save_big = r->big_endian, save_went = r->went_explicit;
+    r->went_explicit = 0;
     if (implicit_items) {
         r->explicit_vr = 0;
         r->big_endian = 0;
@@ -367,6 +384,12 @@ static int parse_seq(rd *r, dcm_ds *parent, dcm_elem *e, uint32_t len, unsigned 
         }
         rc = RS_OK;
     }
+    if (implicit_items && r->went_explicit) {
+        /* items of a UN that turned out explicit VR after all: their VRs are not the dictionary's
+           and would be lost in the implicit encoding a UN is written with, so keep it an SQ */
+        e->flags &= (uint16_t)~(DCM_EF_IMPLICIT_ITEMS | DCM_EF_VR_WAS_UN);
+    }
+    r->went_explicit |= save_went;
     e->v.sq.items = items;
     e->v.sq.n = n;
     r->explicit_vr = save_explicit;
@@ -401,6 +424,7 @@ static void sniff_encoding(rd *r, uint64_t end)
         uint64_t room = end != UINT64_MAX ? end - r->in->pos : dcm_in_remaining(r->in);
         if (elen == DCM_UNDEF_LEN || elen <= room) {
             r->explicit_vr = 1;
+            r->went_explicit = 1;
             dcm_file_warn(r->f, r->in->pos, "expected implicit VR but the dataset is explicit VR; reading it as explicit");
         }
     }
@@ -456,7 +480,10 @@ static int parse_elem(rd *r, dcm_ds *ds, uint32_t tag, uint16_t vr, uint32_t len
     } else if (vr == DCM_VR_UN) {
         /* a UN for a tag the dictionary knows is read as what it is (pydicom and DCMTK agree) */
         uint16_t known = dict_vr(ds, tag, &ambiguous);
-        if (known != DCM_VR_UN && (dcm_tag_is_private(tag) || len == DCM_UNDEF_LEN || len < 0xffff)) {
+        /* decide on the bytes really there: a truncated value is kept (and written) shorter, and
+           must be read the same way when that output is read back */
+        uint64_t have = len < dcm_in_remaining(r->in) ? len : dcm_in_remaining(r->in);
+        if (known != DCM_VR_UN && (dcm_tag_is_private(tag) || len == DCM_UNDEF_LEN || have < 0xffff)) {
             vr = known;
             flags |= DCM_EF_VR_WAS_UN;
         } else {
@@ -467,8 +494,22 @@ static int parse_elem(rd *r, dcm_ds *ds, uint32_t tag, uint16_t vr, uint32_t len
     if (prev)
         dcm_file_warn(r->f, hdr_off, "duplicate element (%04X,%04X); the later one is kept",
                       DCM_TAG_GROUP(tag), DCM_TAG_ELEM(tag));
-    else if (ds->n && ds->e[ds->n - 1].tag > tag)
+    else if (ds->n && ds->e[ds->n - 1].tag > tag) {
         dcm_file_warn(r->f, hdr_off, "element (%04X,%04X) out of order", DCM_TAG_GROUP(tag), DCM_TAG_ELEM(tag));
+        /* inserting moves every later element: without a bound, a file of descending tags
+           costs O(n^2) (1 MB: 3.5 s, 2 MB: 13 s) */
+        uint32_t lo = 0, hi = ds->n;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (ds->e[mid].tag < tag)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        r->shifted += ds->n - lo;
+        if (r->shifted > MAX_SHIFTED_ELEMS)
+            return rs_err_at(r->err, RS_ELIMIT, hdr_off, "too many elements out of order");
+    }
     dcm_elem *e = dcm_ds_put(ds, tag, vr);
     if (!e)
         return rs_err_at(r->err, RS_ELIMIT, hdr_off, "dataset exceeds the memory limit");
@@ -513,8 +554,11 @@ static int parse_elem(rd *r, dcm_ds *ds, uint32_t tag, uint16_t vr, uint32_t len
     if (vi && vi->fixed_size && len % vi->fixed_size)
         dcm_file_warn(r->f, hdr_off, "(%04X,%04X) length %u is not a multiple of %u for VR %c%c", DCM_TAG_GROUP(tag),
                       DCM_TAG_ELEM(tag), len, vi->fixed_size, e->vr >> 8, e->vr & 0xff);
-    /* the character set and private creators are needed to read what follows: never bulk */
-    int bulk = tag != DCM_TAG_SPECIFIC_CHARSET && !(dcm_tag_is_private(tag) && DCM_TAG_ELEM(tag) < 0x100);
+    /* what the reader itself consults is never bulk: the meta group (transfer syntax), the
+       character set, private creators, and the attributes resolve_vr() reads */
+    int bulk = DCM_TAG_GROUP(tag) != 0x0002 && tag != DCM_TAG_SPECIFIC_CHARSET &&
+               !(dcm_tag_is_private(tag) && DCM_TAG_ELEM(tag) < 0x100) && tag != DCM_TAG_BITS_ALLOCATED &&
+               tag != DCM_TAG_PIXEL_REPRESENTATION && tag != DCM_TAG_LUT_DESCRIPTOR;
     return read_value(r, e, len, bulk);
 }
 
@@ -698,7 +742,14 @@ static void resolve_ambiguous(dcm_ds *ds, int implicit_file)
             for (uint32_t k = 0; k < e->v.sq.n; k++)
                 resolve_ambiguous(e->v.sq.items[k], implicit_file);
         } else if (e->flags & (DCM_EF_VR_IMPLICIT | DCM_EF_VR_WAS_UN)) {
-            e->vr = resolve_vr(ds, e, implicit_file);
+            uint16_t vr = resolve_vr(ds, e, implicit_file);
+            if (vr != e->vr && (e->flags & DCM_EF_SWAPPED) && !(e->flags & (DCM_EF_BULK | DCM_EF_ENCAPS)) &&
+                e->v.bytes) {
+                /* swapped from big endian for the provisional VR: redo it for the real one */
+                dcm_swap_value(e->vr, e->v.bytes, e->len);
+                dcm_swap_value(vr, e->v.bytes, e->len);
+            }
+            e->vr = vr;
         }
     }
 }
@@ -781,7 +832,9 @@ static int choose_ts(rd *r)
     const dcm_ts *ts = NULL;
     if (n > 0) {
         snprintf(f->ts_uid, sizeof f->ts_uid, "%s", uid);
-        ts = dcm_ts_find(uid, (size_t)n);
+        /* n is the value's full length, uid holds at most sizeof uid - 1 of it; a value that
+           long is no UID (64 characters at most) and so no known syntax */
+        ts = n < (int)sizeof uid ? dcm_ts_find(uid, (size_t)n) : NULL;
         if (!ts) {
             dcm_file_warn(f, r->in->pos, "unknown transfer syntax %s; reading as explicit VR little endian", uid);
             ts = dcm_ts_generic_encapsulated();

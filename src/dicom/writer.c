@@ -87,10 +87,24 @@ static int seq_value_size(const wr *w, const dcm_elem *e, enc c, uint64_t *size)
     return RS_OK;
 }
 
+/*
+ * (gggg,0000) group lengths are recomputed and always written as one UL, whatever was read: a
+ * 3-byte one padded to 4 would otherwise become a group length only on the next read, and one
+ * read as UN would be counted with a UN header while written with a UL header.
+ */
+static int is_group_length(const dcm_elem *e)
+{
+    return DCM_TAG_ELEM(e->tag) == 0 && e->vr == DCM_VR_UL && !(e->flags & DCM_EF_ENCAPS);
+}
+
 static int elem_size(const wr *w, const dcm_elem *e, enc c, uint64_t *size)
 {
     uint16_t vr = out_vr(w, e);
     uint64_t v;
+    if (is_group_length(e)) {
+        *size = header_size(DCM_VR_UL, c) + 4;
+        return RS_OK;
+    }
     if (e->vr == DCM_VR_SQ) {
         int rc = seq_value_size(w, e, c, &v);
         if (rc)
@@ -196,7 +210,7 @@ static int write_elem(wr *w, dcm_ds *ds, uint32_t i, enc c)
     dcm_elem *e = &ds->e[i];
     uint16_t vr = out_vr(w, e);
     int rc;
-    if (DCM_TAG_ELEM(e->tag) == 0 && e->vr == DCM_VR_UL && e->len == 4)
+    if (is_group_length(e))
         return write_group_length(w, ds, i, c);
     if (e->vr == DCM_VR_SQ) {
         uint64_t v;
@@ -246,6 +260,10 @@ static int write_elem(wr *w, dcm_ds *ds, uint32_t i, enc c)
 static int write_ds(wr *w, dcm_ds *ds, enc c)
 {
     for (uint32_t i = 0; i < ds->n; i++) {
+        /* group 0002 belongs to the file meta information only (PS3.10 7.1): written after the
+           meta group, such elements would be read back as part of it */
+        if (ds == w->f->ds && DCM_TAG_GROUP(ds->e[i].tag) == 0x0002)
+            continue;
         int rc = write_elem(w, ds, i, c);
         if (rc)
             return rc == RS_ENOMEM ? rs_err_set(w->err, rc, "out of memory encoding the dataset") : rc;
