@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -146,31 +147,45 @@ void store_blobs_close(store_blobs *b)
 
 /* ---- writing ---------------------------------------------------------------------------------- */
 
+/* tmp/<32 random hex digits>.part: unguessable, so O_EXCL never meets another reception. */
+static int random_name(store_blob *w, rs_err *err)
+{
+    unsigned char rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return rs_err_set(err, RS_EIO, "getrandom: %s", strerror(errno));
+    hex(rnd, sizeof rnd, w->name);
+    strcat(w->name, PART_SUFFIX);
+    snprintf(w->path, sizeof w->path, "%s/tmp/%s", w->b->datadir, w->name);
+    return RS_OK;
+}
+
+static void blob_free(store_blob *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    EVP_MD_CTX_free(w->md);
+    free(w);
+}
+
 int store_blob_begin(store_blobs *b, store_blob **out, rs_err *err)
 {
     *out = NULL;
     store_blob *w = calloc(1, sizeof *w);
-    if (!w || !(w->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
-        if (w)
-            EVP_MD_CTX_free(w->md);
-        free(w);
-        return rs_err_set(err, RS_ENOMEM, "cannot start a SHA-256 digest");
-    }
+    if (!w)
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
     w->b = b;
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        EVP_MD_CTX_free(w->md);
-        free(w);
-        return rs_err_set(err, RS_EIO, "getrandom: %s", strerror(errno));
+    w->fd = -1;
+    int rc = (w->md = EVP_MD_CTX_new()) && EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) == 1
+                 ? RS_OK : rs_err_set(err, RS_ENOMEM, "cannot start a SHA-256 digest");
+    if (rc == RS_OK)
+        rc = random_name(w, err);
+    if (rc == RS_OK) {
+        w->fd = openat(b->tmp_fd, w->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
+        if (w->fd < 0)
+            rc = sys_err(err, "cannot create", w->path);
     }
-    hex(rnd, sizeof rnd, w->name);
-    strcat(w->name, PART_SUFFIX);
-    snprintf(w->path, sizeof w->path, "%s/tmp/%s", b->datadir, w->name);
-    w->fd = openat(b->tmp_fd, w->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
-    if (w->fd < 0) {
-        int rc = sys_err(err, "cannot create", w->path);
-        EVP_MD_CTX_free(w->md);
-        free(w);
+    if (rc) {
+        blob_free(w);
         return rc;
     }
     *out = w;
@@ -212,7 +227,7 @@ int store_blob_write(store_blob *w, const void *data, size_t n, rs_err *err)
     return RS_OK;
 }
 
-int store_blob_finish(store_blob *w, store_blob_info *info, rs_err *err)
+int store_blob_finish(store_blob *w, int64_t stamp_ns, store_blob_info *info, rs_err *err)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
@@ -223,8 +238,12 @@ int store_blob_finish(store_blob *w, store_blob_info *info, rs_err *err)
     if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen * 2 != STORE_HASH_HEX)
         return rs_err_set(err, RS_EIO, "SHA-256 final failed");
     hex(md, mdlen, w->hash);
-    if (fdatasync(w->fd) != 0)
-        return sys_err(err, "cannot fdatasync", w->path);
+    struct timespec times[2] = {{.tv_nsec = UTIME_OMIT},
+                                {.tv_sec = stamp_ns / 1000000000, .tv_nsec = stamp_ns % 1000000000}};
+    if (stamp_ns > 0 && futimens(w->fd, times) != 0)
+        return sys_err(err, "cannot set the time of", w->path);
+    if (fsync(w->fd) != 0)
+        return sys_err(err, "cannot fsync", w->path);
     if (fstat(w->fd, &st) != 0)
         return sys_err(err, "cannot stat", w->path);
     snprintf(info->hash, sizeof info->hash, "%s", w->hash);
@@ -237,14 +256,6 @@ int store_blob_finish(store_blob *w, store_blob_info *info, rs_err *err)
 const char *store_blob_tmp_path(const store_blob *w)
 {
     return w->path;
-}
-
-static void blob_free(store_blob *w)
-{
-    if (w->fd >= 0)
-        close(w->fd);
-    EVP_MD_CTX_free(w->md);
-    free(w);
 }
 
 int store_blob_seal(store_blob *w, rs_err *err)
@@ -557,5 +568,5 @@ int store_blob_walk(store_blobs *b, store_blob_walk_fn fn, void *ctx, rs_err *er
             closedir(mid);
     }
     closedir(top);
-    return rc < 0 ? rc : RS_OK;
+    return rc < 0 ? rs_err_set(err, rc, "walking objects/: %s", rs_strerror(rc)) : RS_OK;
 }

@@ -49,8 +49,13 @@ int store_hash_valid(const char *s);
 int store_blob_begin(store_blobs *b, store_blob **out, rs_err *err);
 /* Append; RS_ELIMIT past the size cap (the blob is then unusable: abort it). */
 int store_blob_write(store_blob *w, const void *data, size_t n, rs_err *err);
-/* Finish the hash, fdatasync, stat. The file stays at its .part path (store_blob_tmp_path). */
-int store_blob_finish(store_blob *w, store_blob_info *info, rs_err *err);
+/*
+ * Finish the hash, set the file's mtime to stamp_ns (0: leave it), fsync, stat. The file stays
+ * at its .part path (store_blob_tmp_path). fsync rather than fdatasync because the mtime is
+ * data here (the received time, see store.c); for a new file it costs the same, the inode has
+ * to be written anyway since the size changed.
+ */
+int store_blob_finish(store_blob *w, int64_t stamp_ns, store_blob_info *info, rs_err *err);
 const char *store_blob_tmp_path(const store_blob *w);
 /* Rename the finished .part to tmp/<hash>.ready and free w (also on failure). */
 int store_blob_seal(store_blob *w, rs_err *err);

@@ -23,19 +23,16 @@ struct store_commit {
     size_t cap;
 };
 
-static void logf_(const store_commit_env *env, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void logf_(const store_commit_env *env, int level, const char *fmt, ...)
+void store_logf(store_log_fn fn, void *ctx, int level, const char *fmt, ...)
 {
-    if (!env->log)
+    if (!fn)
         return;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    env->log(env->log_ctx, level, msg);
+    fn(ctx, level, msg);
 }
 
 /* ---- one batch ---------------------------------------------------------------------------------- */
@@ -77,7 +74,7 @@ static void decide(const store_commit_env *env, store_pending *p)
 
 static void log_version(const store_commit_env *env, const store_pending *p)
 {
-    logf_(env, RS_LOG_WARN,
+    store_logf(env->log, env->log_ctx, RS_LOG_WARN,
           "instance %s received%s%s with other content: kept as version %d (%s)%s; %s stays %s",
           store_record_str(p->rec, DCM_TAG_SOP_INSTANCE_UID), p->source ? " from " : "",
           p->source ? p->source : "", p->put.version, p->rec->hash,
@@ -96,8 +93,10 @@ static void publish(store_commit *c, store_pending **v, size_t n)
         if (v[i]->rc)
             continue;
         rs_err err = {0};
-        if (store_blob_publish(c->env.blobs, v[i]->rec->hash, v[i]->outcome != STORE_DUPLICATE, &c->dirs, &err))
-            logf_(&c->env, RS_LOG_ERROR, "object %s stays in tmp/ until restart: %s", v[i]->rec->hash, err.msg);
+        int replace = v[i]->outcome != STORE_DUPLICATE;
+        if (store_blob_publish(c->env.blobs, v[i]->rec->hash, replace, &c->dirs, &err))
+            store_logf(c->env.log, c->env.log_ctx, RS_LOG_ERROR, "object %s stays in tmp/ until restart: %s",
+                       v[i]->rec->hash, err.msg);
     }
 }
 
@@ -130,7 +129,7 @@ static void run_batch(store_commit *c, store_pending **v, size_t n)
     if (rc == RS_OK)
         rc = write_rows(&c->env, v, n, &err);
     if (rc) {
-        logf_(&c->env, RS_LOG_ERROR, "batch of %zu not stored: %s", n, err.msg);
+        store_logf(c->env.log, c->env.log_ctx, RS_LOG_ERROR, "batch of %zu not stored: %s", n, err.msg);
         fail_all(v, n, rc, &err);
         return;
     }
@@ -189,7 +188,7 @@ static void after_batch(store_commit *c)
 {
     rs_err err = {0};
     if (store_blob_sync_dirs(c->env.blobs, &c->dirs, &err))
-        logf_(&c->env, RS_LOG_ERROR, "%s (recovery will redo the moves)", err.msg);
+        store_logf(c->env.log, c->env.log_ctx, RS_LOG_ERROR, "%s (recovery will redo the moves)", err.msg);
     if (c->env.ix->ops->maintain)
         c->env.ix->ops->maintain(c->env.ix);
 }

@@ -38,6 +38,9 @@ typedef enum store_outcome {
  */
 typedef void (*store_log_fn)(void *ctx, int level, const char *msg);
 
+/* Format a line and hand it to fn (nothing when fn is NULL). */
+void store_logf(store_log_fn fn, void *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 typedef struct store_pending {
     const store_record *rec;   /* in: hash, size, received_ns set; owned by the submitter */
     const char *source;        /* in: who sent it, for log lines (may be NULL) */

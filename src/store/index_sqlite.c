@@ -875,11 +875,14 @@ static int qb_param(qb *q, const char *s, int is_int)
     return rs_buf_printf(&q->sql, "?%zu", q->n);
 }
 
-/* A GLOB pattern for value: DICOM wildcards kept when wildcard is set, every other special escaped. */
-static const char *glob_pattern(qb *q, const char *v, int wildcard)
+/*
+ * A GLOB pattern for value, then suffix (taken as is): DICOM wildcards kept when wildcard is
+ * set, every other GLOB special escaped.
+ */
+static const char *glob_pattern(qb *q, const char *v, int wildcard, const char *suffix)
 {
     size_t n = strlen(v);
-    char *out = rs_arena_alloc(&q->strings, n * 3 + 1), *o = out;
+    char *out = rs_arena_alloc(&q->strings, n * 3 + strlen(suffix) + 1), *o = out;
     if (!out)
         return NULL;
     for (; *v; v++) {
@@ -892,7 +895,7 @@ static const char *glob_pattern(qb *q, const char *v, int wildcard)
             *o++ = *v;
         }
     }
-    *o = 0;
+    strcpy(o, suffix);
     return out;
 }
 
@@ -904,22 +907,25 @@ static int put_col(qb *q, const store_attr *a, const char *suffix)
 
 /*
  * Person names: the normal form equals (or globs) the key; a key without '=' is compared with
- * the alphabetic group alone, so "DOE^JOHN" finds "Doe^John=..." too.
+ * the alphabetic group alone, so "DOE^JOHN" finds "Doe^John=..." too. Both patterns are plain
+ * parameters, so a key that starts with letters uses the index on the normal form.
  */
 static int term_pn(qb *q, const store_attr *a, const store_term *t)
 {
-    const char *pat = glob_pattern(q, t->value, t->kind == STORE_TERM_WILDCARD);
+    int groups = strchr(t->value, '=') != NULL;
+    const char *pat = glob_pattern(q, t->value, t->kind == STORE_TERM_WILDCARD, groups ? "" : "=*");
     if (!pat)
         return RS_ENOMEM;
     int rc = rs_buf_putc(&q->sql, '(');
     rc = rc ? rc : put_col(q, a, "_norm");
     rc = rc ? rc : rs_buf_puts(&q->sql, " GLOB ");
     rc = rc ? rc : qb_param(q, pat, 0);
-    if (rc == RS_OK && !strchr(t->value, '=')) {
-        size_t param = q->n;
-        rc = rs_buf_puts(&q->sql, " OR ");
+    if (rc == RS_OK && !groups) {
+        const char *alone = rs_arena_strndup(&q->strings, pat, strlen(pat) - 2);
+        rc = alone ? rs_buf_puts(&q->sql, " OR ") : RS_ENOMEM;
         rc = rc ? rc : put_col(q, a, "_norm");
-        rc = rc ? rc : rs_buf_printf(&q->sql, " GLOB ?%zu || '=*'", param);
+        rc = rc ? rc : rs_buf_puts(&q->sql, " GLOB ");
+        rc = rc ? rc : qb_param(q, alone, 0);
     }
     return rc ? rc : rs_buf_putc(&q->sql, ')');
 }
@@ -956,7 +962,7 @@ static int term_sql(qb *q, const store_cond *c, const char *expr, const store_te
         return term_pn(q, c->attr, t);
     if (t->kind == STORE_TERM_RANGE)
         return term_range(q, c, expr, t);
-    const char *v = t->kind == STORE_TERM_WILDCARD ? glob_pattern(q, t->value, 1) : t->value;
+    const char *v = t->kind == STORE_TERM_WILDCARD ? glob_pattern(q, t->value, 1, "") : t->value;
     if (!v)
         return RS_ENOMEM;
     int rc = rs_buf_printf(&q->sql, "%s %s ", expr, t->kind == STORE_TERM_WILDCARD ? "GLOB" : "=");

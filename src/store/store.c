@@ -7,12 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../dicom/reader.h"
@@ -27,6 +28,7 @@
 
 struct store {
     char *datadir;
+    _Atomic int64_t last_stamp; /* received times handed out: strictly increasing */
     int lock_fd;
     store_opts opts;
     store_blobs *blobs;
@@ -40,23 +42,9 @@ struct store_ingest {
     uint64_t written;
 };
 
-static void slog(const store_opts *o, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 static void default_log(void *ctx, int level, const char *msg)
 {
     rs_log(level, "store: %s", msg);
-}
-
-static void slog(const store_opts *o, int level, const char *fmt, ...)
-{
-    if (!o->log)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    o->log(o->log_ctx, level, msg);
 }
 
 /* ---- opening ------------------------------------------------------------------------------------ */
@@ -117,9 +105,10 @@ static int recover(store *s, rs_err *err)
     store_blob_recovery rep;
     int rc = store_blob_recover(s->blobs, index_has_hash, s->ix, &rep, err);
     if (rc == RS_OK && (rep.parts_deleted || rep.ready_published || rep.ready_deleted))
-        slog(&s->opts, RS_LOG_WARN,
-             "recovery: %u interrupted receptions removed, %u committed objects moved into objects/, "
-             "%u never-acknowledged objects removed", rep.parts_deleted, rep.ready_published, rep.ready_deleted);
+        store_logf(s->opts.log, s->opts.log_ctx, RS_LOG_WARN,
+                   "recovery: %u interrupted receptions removed, %u committed objects moved into objects/, "
+                   "%u never-acknowledged objects removed",
+                   rep.parts_deleted, rep.ready_published, rep.ready_deleted);
     return rc;
 }
 
@@ -155,6 +144,7 @@ int store_open(const char *datadir, const store_opts *o, store **out, rs_err *er
         return rs_err_set(err, RS_ENOMEM, "out of memory");
     }
     s->lock_fd = -1;
+    atomic_init(&s->last_stamp, 0);
     if (o)
         s->opts = *o;
     if (!s->opts.log)
@@ -187,21 +177,17 @@ void store_close(store *s)
 int store_ingest_begin(store *s, store_ingest **out, rs_err *err)
 {
     *out = NULL;
-    store_ingest *in = calloc(1, sizeof *in);
-    if (!in)
-        return rs_err_set(err, RS_ENOMEM, "out of memory");
-    in->s = s;
     int rc = store_commit_enter(s->commit, err);
+    if (rc)
+        return rc;
+    store_ingest *in = calloc(1, sizeof *in);
+    rc = in ? store_blob_begin(s->blobs, &in->blob, err) : rs_err_set(err, RS_ENOMEM, "out of memory");
     if (rc) {
         free(in);
-        return rc;
-    }
-    rc = store_blob_begin(s->blobs, &in->blob, err);
-    if (rc) {
         store_commit_leave(s->commit);
-        free(in);
         return rc;
     }
+    in->s = s;
     *out = in;
     return RS_OK;
 }
@@ -281,12 +267,30 @@ static void fill_result(store_ingest_result *res, const store_record *rec, const
     snprintf(res->series_uid, sizeof res->series_uid, "%s", store_record_str(rec, DCM_TAG_SERIES_UID));
 }
 
+/*
+ * The received time of an ingest, which becomes its file's mtime: the clock, but never equal to
+ * or before the previous one. Versions of an instance are ordered by it (and reindex finds it
+ * again in the mtime), so two versions written within one tick of the kernel's file-time clock
+ * must not tie.
+ */
+static int64_t next_stamp(store *s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t last = atomic_load(&s->last_stamp), next;
+    do
+        next = now > last ? now : last + 1;
+    while (!atomic_compare_exchange_weak(&s->last_stamp, &last, next));
+    return next;
+}
+
 /* Finish the file, parse it, seal it as tmp/<hash>.ready; the blob is consumed either way. */
 static int prepare(store_ingest *in, store_record **rec, rs_err *err)
 {
     store_blob_info info;
     *rec = NULL;
-    int rc = store_blob_finish(in->blob, &info, err);
+    int rc = store_blob_finish(in->blob, next_stamp(in->s), &info, err);
     if (rc == RS_OK)
         rc = store_record_read(store_blob_tmp_path(in->blob), &in->s->opts.record, rec, err);
     if (rc) {
@@ -297,8 +301,9 @@ static int prepare(store_ingest *in, store_record **rec, rs_err *err)
     (*rec)->size = info.size;
     (*rec)->received_ns = info.mtime_ns;
     if ((*rec)->json_dropped)
-        slog(&in->s->opts, RS_LOG_WARN, "instance %s: header JSON over the size cap, not kept in the index",
-             store_record_str(*rec, DCM_TAG_SOP_INSTANCE_UID));
+        store_logf(in->s->opts.log, in->s->opts.log_ctx, RS_LOG_WARN,
+                   "instance %s: header JSON over the size cap, not kept in the index",
+                   store_record_str(*rec, DCM_TAG_SOP_INSTANCE_UID));
     return store_blob_seal(in->blob, err);
 }
 
@@ -330,22 +335,38 @@ void store_ingest_abort(store_ingest *in)
     free(in);
 }
 
-int store_put_mem(store *s, const void *data, size_t n, store_ingest_result *res, rs_err *err)
+/* The bytes of a one-call put, written into an open ingest. */
+typedef int (*feed_fn)(store_ingest *in, const void *src, rs_err *err);
+
+static int put_fed(store *s, const char *source, feed_fn feed, const void *src, store_ingest_result *res,
+                   rs_err *err)
 {
     store_ingest *in;
     int rc = store_ingest_begin(s, &in, err);
     if (rc)
         return rc;
-    rc = store_ingest_write(in, data, n, err);
+    rc = feed(in, src, err);
     if (rc) {
         store_ingest_abort(in);
         return rc;
     }
-    return store_ingest_commit(in, NULL, res, err);
+    return store_ingest_commit(in, source, res, err);
 }
 
-static int copy_fd(store_ingest *in, int fd, rs_err *err)
+typedef struct mem_src {
+    const void *data;
+    size_t n;
+} mem_src;
+
+static int feed_mem(store_ingest *in, const void *src, rs_err *err)
 {
+    const mem_src *m = src;
+    return store_ingest_write(in, m->data, m->n, err);
+}
+
+static int feed_fd(store_ingest *in, const void *src, rs_err *err)
+{
+    int fd = *(const int *)src;
     uint8_t *buf = malloc(COPY_CHUNK);
     if (!buf)
         return rs_err_set(err, RS_ENOMEM, "out of memory");
@@ -367,20 +388,18 @@ static int copy_fd(store_ingest *in, int fd, rs_err *err)
     return rc;
 }
 
+int store_put_mem(store *s, const void *data, size_t n, store_ingest_result *res, rs_err *err)
+{
+    mem_src m = {data, n};
+    return put_fed(s, NULL, feed_mem, &m, res, err);
+}
+
 int store_put_file(store *s, const char *path, store_ingest_result *res, rs_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return rs_err_set(err, RS_EIO, "cannot open %s: %s", path, strerror(errno));
-    store_ingest *in;
-    int rc = store_ingest_begin(s, &in, err);
-    if (rc == RS_OK) {
-        rc = copy_fd(in, fd, err);
-        if (rc)
-            store_ingest_abort(in);
-        else
-            rc = store_ingest_commit(in, path, res, err);
-    }
+    int rc = put_fed(s, path, feed_fd, &fd, res, err);
     close(fd);
     return rc;
 }
@@ -520,14 +539,15 @@ static store_record *object_record(reindex_ctx *k, const store_blob_info *obj)
             close(fd);
         if (rc || strcmp(hash, obj->hash) != 0) {
             k->rep->corrupt++;
-            slog(k->o, RS_LOG_ERROR, "object %s: content does not match its name; not indexed", obj->hash);
+            store_logf(k->o->log, k->o->log_ctx, RS_LOG_ERROR,
+                       "object %s: content does not match its name; not indexed", obj->hash);
             return NULL;
         }
     }
     store_record *rec;
     if (store_record_read(path, &k->o->record, &rec, &e)) {
         k->rep->unreadable++;
-        slog(k->o, RS_LOG_ERROR, "object %s: %s; not indexed", obj->hash, e.msg);
+        store_logf(k->o->log, k->o->log_ctx, RS_LOG_ERROR, "object %s: %s; not indexed", obj->hash, e.msg);
         return NULL;
     }
     snprintf(rec->hash, sizeof rec->hash, "%s", obj->hash);
@@ -538,8 +558,10 @@ static store_record *object_record(reindex_ctx *k, const store_blob_info *obj)
 
 static int reindex_batch(reindex_ctx *k, const store_blob_info *objs, size_t n, rs_err *err)
 {
-    store_pending p[REINDEX_BATCH], *v[REINDEX_BATCH];
+    store_pending *p = calloc(n, sizeof *p), **v = calloc(n, sizeof *v);
     size_t m = 0;
+    if (!p || !v)
+        n = 0;
     for (size_t i = 0; i < n; i++) {
         store_record *rec = object_record(k, &objs[i]);
         if (rec) {
@@ -553,10 +575,13 @@ static int reindex_batch(reindex_ctx *k, const store_blob_info *objs, size_t n, 
         if (rc == RS_OK && p[i].rc == RS_OK && p[i].outcome != STORE_DUPLICATE)
             k->rep->indexed++;
         else if (rc == RS_OK && p[i].rc)
-            slog(k->o, RS_LOG_ERROR, "object %s: %s; not indexed", p[i].rec->hash, p[i].err.msg);
+            store_logf(k->o->log, k->o->log_ctx, RS_LOG_ERROR, "object %s: %s; not indexed", p[i].rec->hash,
+                       p[i].err.msg);
         store_record_free((store_record *)p[i].rec);
     }
-    return rc;
+    free(p);
+    free(v);
+    return p && v ? rc : rs_err_set(err, RS_ENOMEM, "out of memory");
 }
 
 /* tmp/ before a rebuild: .ready files are complete and durable; some were acknowledged. */
@@ -604,13 +629,14 @@ static void remove_index(const char *path)
 
 int store_reindex(const char *datadir, const store_opts *o, int verify, store_reindex_report *rep, rs_err *err)
 {
-    static const store_opts defaults;
     char fresh[PATH_MAX], live[PATH_MAX];
     int lock_fd;
     memset(rep, 0, sizeof *rep);
-    o = o ? o : &defaults;
-    reindex_ctx k = {.o = o, .rep = rep, .verify = verify,
-                     .env = {.log = o->log, .log_ctx = o->log_ctx}};
+    store_opts opts = o ? *o : (store_opts){0};
+    if (!opts.log)
+        opts.log = default_log;
+    reindex_ctx k = {.o = &opts, .rep = rep, .verify = verify,
+                     .env = {.log = opts.log, .log_ctx = opts.log_ctx}};
     int rc = lock_datadir(datadir, &lock_fd, err);
     if (rc)
         return rc;
@@ -618,7 +644,7 @@ int store_reindex(const char *datadir, const store_opts *o, int verify, store_re
     if (rc == RS_OK)
         rc = sub_path(datadir, INDEX_FILE, live, sizeof live, err);
     if (rc == RS_OK)
-        rc = store_blobs_open(datadir, o->max_object_size, &k.blobs, err);
+        rc = store_blobs_open(datadir, opts.max_object_size, &k.blobs, err);
     k.env.blobs = k.blobs;
     if (rc == RS_OK) {
         remove_index(fresh);
