@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../util/fdio.h"
+
 dcm_file *dcm_file_new(size_t arena_limit)
 {
     dcm_file *f = calloc(1, sizeof *f);
@@ -345,21 +347,6 @@ void dcm_swap_value(uint16_t vr, uint8_t *p, size_t n)
 
 /* ---- bulk data ------------------------------------------------------------------------------- */
 
-static int pread_full(int fd, uint8_t *dst, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t r = pread(fd, dst, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? RS_EIO : RS_ETRUNC;
-        dst += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return RS_OK;
-}
-
 int dcm_file_load(dcm_file *f, dcm_elem *e, rs_err *err)
 {
     if (!(e->flags & DCM_EF_BULK))
@@ -381,7 +368,7 @@ int dcm_file_load(dcm_file *f, dcm_elem *e, rs_err *err)
                 rc = rs_err_set(err, RS_ELIMIT, "fragment of %u bytes exceeds the memory limit", fr->len);
                 break;
             }
-            rc = pread_full(fd, p, fr->len, fr->off);
+            rc = rs_pread_all(fd, p, fr->len, fr->off);
             p[fr->len] = 0;
             fr->bytes = p;
         }
@@ -390,7 +377,7 @@ int dcm_file_load(dcm_file *f, dcm_elem *e, rs_err *err)
         if (!p) {
             rc = rs_err_set(err, RS_ELIMIT, "value of %u bytes exceeds the memory limit", e->len);
         } else {
-            rc = pread_full(fd, p, e->len, e->off);
+            rc = rs_pread_all(fd, p, e->len, e->off);
             p[e->len] = 0;
             if (rc == RS_OK) {
                 /* the reader flags values that were big endian where they lie (not those in

@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../util/fdio.h"
+
 typedef struct enc {
     int explicit_vr;
     int big_endian;
@@ -379,20 +381,6 @@ int dcm_write(dcm_file *f, const dcm_write_opts *o, rs_buf *out, rs_err *err)
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return RS_EIO;
-        p += r;
-        n -= (size_t)r;
-    }
-    return RS_OK;
-}
-
 int dcm_write_path(dcm_file *f, const dcm_write_opts *o, const char *path, rs_err *err)
 {
     rs_buf b = RS_BUF_INIT;
@@ -412,7 +400,7 @@ int dcm_write_path(dcm_file *f, const dcm_write_opts *o, const char *path, rs_er
     if (fd < 0) {
         rc = rs_err_set(err, RS_EIO, "%s: %s", tmp, strerror(errno));
     } else {
-        if (write_all(fd, b.p, b.len) != RS_OK || fsync(fd) != 0)
+        if (rs_write_all(fd, b.p, b.len) != RS_OK || fsync(fd) != 0)
             rc = rs_err_set(err, RS_EIO, "%s: %s", tmp, strerror(errno));
         if (close(fd) != 0 && rc == RS_OK)
             rc = rs_err_set(err, RS_EIO, "%s: %s", tmp, strerror(errno));

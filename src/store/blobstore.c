@@ -6,6 +6,7 @@
  * fsync of its fd.
  */
 #include "blobstore.h"
+#include "../util/fdio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -192,20 +193,6 @@ int store_blob_begin(store_blobs *b, store_blob **out, rs_err *err)
     return RS_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 int store_blob_write(store_blob *w, const void *data, size_t n, rs_err *err)
 {
     if (w->failed)
@@ -215,7 +202,7 @@ int store_blob_write(store_blob *w, const void *data, size_t n, rs_err *err)
         return rs_err_set(err, RS_ELIMIT, "object larger than the %llu-byte limit",
                           (unsigned long long)w->b->max_size);
     }
-    if (write_all(w->fd, data, n) != 0) {
+    if (rs_write_all(w->fd, data, n) != 0) {
         w->failed = 1;
         return sys_err(err, "cannot write", w->path);
     }
