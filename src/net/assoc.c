@@ -203,9 +203,31 @@ static int next_pdv(assoc *a, const pdu_pdv **out, rs_err *err)
     return RS_OK;
 }
 
+/*
+ * Between messages, wait for the peer in short slices so a shutdown does not have to wait for
+ * an idle peer's timeout: in-flight messages finish, idle associations are aborted.
+ */
+static int wait_next_message(assoc *a, rs_err *err)
+{
+    if (!a->stop || (a->cur.type == PDU_P_DATA_TF && a->next_pdv < a->cur.u.pdata.n))
+        return RS_OK;
+    for (int waited = 0; waited < a->timeout_ms; waited += 200) {
+        if (atomic_load(a->stop)) {
+            assoc_abort(a, PDU_ABORT_SOURCE_PROVIDER, PDU_ABORT_NOT_SPECIFIED);
+            return ASSOC_STOPPED;
+        }
+        if (wait_fd(a->fd, POLLIN, 200) != RS_ELIMIT)
+            return RS_OK; /* data, or an error the read will report */
+    }
+    return rs_err_set(err, RS_ELIMIT, "%s: no message from the peer for %d ms", a->peer_addr, a->timeout_ms);
+}
+
 int assoc_recv_command(assoc *a, uint8_t *ctx_id, rs_buf *cmd, rs_err *err)
 {
     rs_buf_reset(cmd);
+    int wrc = wait_next_message(a, err);
+    if (wrc)
+        return wrc;
     for (;;) {
         const pdu_pdv *v;
         int rc = next_pdv(a, &v, err);

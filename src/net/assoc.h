@@ -13,6 +13,7 @@
 #ifndef ASSOC_H
 #define ASSOC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,8 @@
 /* Outcomes of receiving besides RS_OK and errors. */
 enum {
     ASSOC_RELEASED = 1, /* the peer asked for release; we answered A-RELEASE-RP */
-    ASSOC_ABORTED = 2   /* the peer sent A-ABORT (or closed the connection) */
+    ASSOC_ABORTED = 2,  /* the peer sent A-ABORT (or closed the connection) */
+    ASSOC_STOPPED = 3   /* the server is shutting down: we aborted an idle association */
 };
 
 #define ASSOC_OUR_MAX_PDU (256u * 1024u) /* maximum P-DATA-TF length we announce */
@@ -55,6 +57,7 @@ typedef struct assoc {
     pdu cur;
     uint32_t next_pdv;
     int closed;
+    const atomic_int *stop; /* set by the server on shutdown; checked between messages (may be NULL) */
 } assoc;
 
 /*
@@ -93,8 +96,8 @@ const assoc_pc *assoc_pc_by_id(const assoc *a, uint8_t id);
 
 /*
  * Receive the next command set into cmd (replacing its content); *ctx_id is its presentation
- * context. Returns RS_OK, ASSOC_RELEASED, ASSOC_ABORTED or an error (after which the
- * association has been aborted).
+ * context. Returns RS_OK, ASSOC_RELEASED, ASSOC_ABORTED, ASSOC_STOPPED (a->stop was set while
+ * no message was under way) or an error (after which the association has been aborted).
  */
 int assoc_recv_command(assoc *a, uint8_t *ctx_id, rs_buf *cmd, rs_err *err);
 

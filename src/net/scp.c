@@ -597,6 +597,10 @@ void scp_serve(const scp_ctx *ctx, assoc *a)
             rs_log(RS_LOG_INFO, "assoc #%llu aborted by the peer after %lu message(s)", ctx->assoc_id, n_msgs);
             break;
         }
+        if (rc == ASSOC_STOPPED) {
+            rs_log(RS_LOG_INFO, "assoc #%llu idle at shutdown: aborted after %lu message(s)", ctx->assoc_id, n_msgs);
+            break;
+        }
         if (rc) {
             rs_log(RS_LOG_WARN, "assoc #%llu: %s", ctx->assoc_id, err.msg);
             break;

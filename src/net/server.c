@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct net_server {
     pthread_mutex_t mu;
     pthread_cond_t idle;
     unsigned active;           /* associations running */
+    atomic_int stopping;       /* shutdown asked: idle associations end, running messages finish */
     unsigned long long served; /* associations accepted so far (for log ids) */
 };
 
@@ -137,6 +139,7 @@ static void *conn_thread(void *arg)
         rs_log(RS_LOG_WARN, "assoc #%llu %s: refused: %s%s%s", c->id, a.peer_addr, err.msg, pc.why ? ": " : "",
                pc.why ? pc.why : "");
     } else {
+        a.stop = &s->stopping;
         unsigned accepted = 0;
         for (unsigned i = 0; i < a.n_pcs; i++)
             accepted += a.pcs[i].result == PDU_PC_ACCEPTANCE;
@@ -281,6 +284,7 @@ int net_server_run(net_server *s)
         spawn(s, fd, &addr);
     }
     /* stop taking new work; in-flight associations finish their current message */
+    atomic_store(&s->stopping, 1);
     close(s->listen_fd);
     s->listen_fd = -1;
     pthread_mutex_lock(&s->mu);
