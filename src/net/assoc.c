@@ -204,22 +204,29 @@ static int next_pdv(assoc *a, const pdu_pdv **out, rs_err *err)
 }
 
 /*
- * Between messages, wait for the peer in short slices so a shutdown does not have to wait for
- * an idle peer's timeout: in-flight messages finish, idle associations are aborted.
+ * Wait for the peer's next bytes in short slices, so a shutdown does not have to wait for an
+ * idle peer's timeout. ASSOC_STOPPED (nothing sent) once a->stop is set.
  */
-static int wait_next_message(assoc *a, rs_err *err)
+static int wait_or_stop(assoc *a, rs_err *err)
 {
-    if (!a->stop || (a->cur.type == PDU_P_DATA_TF && a->next_pdv < a->cur.u.pdata.n))
-        return RS_OK;
     for (int waited = 0; waited < a->timeout_ms; waited += 200) {
-        if (atomic_load(a->stop)) {
-            assoc_abort(a, PDU_ABORT_SOURCE_PROVIDER, PDU_ABORT_NOT_SPECIFIED);
+        if (atomic_load(a->stop))
             return ASSOC_STOPPED;
-        }
         if (wait_fd(a->fd, POLLIN, 200) != RS_ELIMIT)
             return RS_OK; /* data, or an error the read will report */
     }
     return rs_err_set(err, RS_ELIMIT, "%s: no message from the peer for %d ms", a->peer_addr, a->timeout_ms);
+}
+
+/* Between messages: in-flight messages finish, idle associations are aborted at shutdown. */
+static int wait_next_message(assoc *a, rs_err *err)
+{
+    if (!a->stop || (a->cur.type == PDU_P_DATA_TF && a->next_pdv < a->cur.u.pdata.n))
+        return RS_OK;
+    int rc = wait_or_stop(a, err);
+    if (rc == ASSOC_STOPPED)
+        assoc_abort(a, PDU_ABORT_SOURCE_PROVIDER, PDU_ABORT_NOT_SPECIFIED);
+    return rc;
 }
 
 int assoc_recv_command(assoc *a, uint8_t *ctx_id, rs_buf *cmd, rs_err *err)
@@ -408,12 +415,20 @@ static int send_accept(assoc *a, const pdu_assoc *rq, rs_err *err)
     return send_pdu(a, &ac, err);
 }
 
-int assoc_accept(assoc *a, int fd, int timeout_ms, assoc_policy_fn policy, void *ctx, rs_err *err)
+int assoc_accept(assoc *a, int fd, int timeout_ms, const atomic_int *stop, assoc_policy_fn policy, void *ctx,
+                 rs_err *err)
 {
     assoc_init(a, fd, timeout_ms);
+    a->stop = stop;
     set_socket_options(fd);
     peer_name(a);
-    int rc = read_pdu(a, 0, err);
+    /* a connection that has not sent its request is no work in flight: a shutdown must not wait
+       the whole ARTIM timeout for it (a load balancer's TCP check, a port scan) */
+    int rc = stop ? wait_or_stop(a, err) : RS_OK;
+    if (rc == ASSOC_STOPPED)
+        return rs_err_set(err, RS_EIO, "%s: closed before its A-ASSOCIATE-RQ: the server is stopping", a->peer_addr);
+    if (rc == RS_OK)
+        rc = read_pdu(a, 0, err);
     if (rc) {
         /* a bad request still gets the answer PS3.8 wants, when the codec could tell it */
         return rc;
@@ -474,12 +489,14 @@ static int connect_to(const char *host, int port, int timeout_ms, rs_err *err)
 int assoc_request(assoc *a, const char *host, int port, const char *calling, const char *called,
                   const assoc_proposal *props, unsigned n_props, int timeout_ms, rs_err *err)
 {
+    /* initialised first: the caller closes the association whatever happens */
+    assoc_init(a, -1, timeout_ms);
     if (n_props == 0 || n_props > PDU_MAX_CONTEXTS)
         return rs_err_set(err, RS_EINVAL, "between 1 and %d presentation contexts", PDU_MAX_CONTEXTS);
     int fd = connect_to(host, port, timeout_ms, err);
     if (fd < 0)
         return fd;
-    assoc_init(a, fd, timeout_ms);
+    a->fd = fd;
     peer_name(a);
     copy_str(a->calling, sizeof a->calling, calling);
     copy_str(a->called, sizeof a->called, called);
