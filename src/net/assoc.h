@@ -74,9 +74,11 @@ typedef void (*assoc_policy_fn)(void *ctx, assoc *a, const pdu_assoc *rq, assoc_
 /*
  * Acceptor: read the A-ASSOCIATE-RQ from a connected socket (within timeout_ms), let the
  * policy decide, answer AC or RJ. RS_OK with a live association; otherwise the association
- * was refused or failed (err says why) and the caller closes fd via assoc_close.
+ * was refused or failed (err says why) and the caller closes fd via assoc_close. stop (may be
+ * NULL) becomes a->stop: once set, a peer that has not started its request is dropped at once.
  */
-int assoc_accept(assoc *a, int fd, int timeout_ms, assoc_policy_fn policy, void *ctx, rs_err *err);
+int assoc_accept(assoc *a, int fd, int timeout_ms, const atomic_int *stop, assoc_policy_fn policy, void *ctx,
+                 rs_err *err);
 
 /* A proposed presentation context for assoc_request. */
 typedef struct assoc_proposal {

@@ -397,12 +397,16 @@ static int collect(void *vctx, const store_match *m)
     return 0;
 }
 
-/* Send one stored instance as a C-STORE sub-operation; returns the peer's status or -1. */
-static int send_instance(const scp_ctx *ctx, assoc *dst, const pending_inst *p, uint16_t msg_id,
+/*
+ * Send one stored instance as a C-STORE sub-operation; returns the peer's status or -1.
+ * For C-GET (is_get) the context must be one on which the requestor took the SCP role: without
+ * it the requestor never agreed to receive C-STORE-RQs for that class (PS3.4 C.4.3.1).
+ */
+static int send_instance(const scp_ctx *ctx, assoc *dst, const pending_inst *p, uint16_t msg_id, int is_get,
                          const char *orig_ae, uint16_t orig_id, rs_err *err)
 {
     const assoc_pc *pc = assoc_find_pc(dst, p->sop_class, p->ts);
-    if (!pc)
+    if (!pc || (is_get && !pc->scp_role))
         return -2; /* no context for this class/syntax: counted as failed */
     int fd = -1;
     uint64_t off = 0, len = 0;
@@ -533,7 +537,8 @@ static int do_retrieve(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_c
         }
         rs_err serr;
         rs_err_clear(&serr);
-        int st = send_instance(ctx, dst, &cc.v[i], next_id++, is_get ? NULL : a->calling, rq->message_id, &serr);
+        int st = send_instance(ctx, dst, &cc.v[i], next_id++, is_get, is_get ? NULL : a->calling, rq->message_id,
+                               &serr);
         if (st == DIMSE_SUCCESS)
             completed++;
         else if (st >= 0 && !strcmp(dimse_status_class((uint16_t)st), "warning"))

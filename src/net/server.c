@@ -134,12 +134,11 @@ static void *conn_thread(void *arg)
     rs_err err;
     rs_err_clear(&err);
     policy_ctx pc = {c, NULL};
-    int rc = assoc_accept(&a, c->fd, s->cfg.timeout_ms, policy, &pc, &err);
+    int rc = assoc_accept(&a, c->fd, s->cfg.timeout_ms, &s->stopping, policy, &pc, &err);
     if (rc) {
         rs_log(RS_LOG_WARN, "assoc #%llu %s: refused: %s%s%s", c->id, a.peer_addr, err.msg, pc.why ? ": " : "",
                pc.why ? pc.why : "");
     } else {
-        a.stop = &s->stopping;
         unsigned accepted = 0;
         for (unsigned i = 0; i < a.n_pcs; i++)
             accepted += a.pcs[i].result == PDU_PC_ACCEPTANCE;
