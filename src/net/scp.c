@@ -63,7 +63,11 @@ static const char *pick_plain_ts(const pdu_pc *pc)
     return NULL;
 }
 
-/* Storage: the first proposed syntax radshare can read; it is stored as sent, never transcoded. */
+/*
+ * Storage: the first proposed syntax radshare can read, in the requestor's order of preference;
+ * received data is stored as sent, never transcoded (C-GET/C-MOVE re-encode uncompressed data
+ * when the receiver accepts another uncompressed syntax only: see context_for).
+ */
 static const char *pick_storage_ts(const pdu_pc *pc)
 {
     for (uint32_t k = 0; k < pc->n_ts; k++)
@@ -402,17 +406,63 @@ static int collect(void *vctx, const store_match *m)
  * For C-GET (is_get) the context must be one on which the requestor took the SCP role: without
  * it the requestor never agreed to receive C-STORE-RQs for that class (PS3.4 C.4.3.1).
  */
+static int is_uncompressed(const char *ts)
+{
+    return !strcmp(ts, DCM_TS_IMPLICIT_LE) || !strcmp(ts, DCM_TS_EXPLICIT_LE) || !strcmp(ts, DCM_TS_EXPLICIT_BE);
+}
+
+/*
+ * A context to send p on: one that accepted its stored syntax, else (stored uncompressed) one
+ * that accepted another uncompressed syntax, the data set then being re-encoded losslessly.
+ */
+static const assoc_pc *context_for(const assoc *dst, const pending_inst *p, int is_get)
+{
+    const assoc_pc *pc = assoc_find_pc(dst, p->sop_class, p->ts);
+    if (pc && (!is_get || pc->scp_role))
+        return pc;
+    if (!is_uncompressed(p->ts))
+        return NULL;
+    static const char *const plain[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE, DCM_TS_EXPLICIT_BE};
+    for (size_t i = 0; i < 3; i++) {
+        pc = assoc_find_pc(dst, p->sop_class, plain[i]);
+        if (pc && (!is_get || pc->scp_role))
+            return pc;
+    }
+    return NULL;
+}
+
+/* The data set of a stored instance re-encoded in transfer syntax ts, into out. */
+static int transcode(const scp_ctx *ctx, const pending_inst *p, const char *ts, rs_buf *out, rs_err *err)
+{
+    char path[4096];
+    int rc = store_get_instance_path(ctx->store, p->sop_uid, path, sizeof path, err);
+    dcm_file *f = NULL;
+    if (rc == RS_OK)
+        rc = dcm_read_path(path, NULL, &f, err);
+    if (rc == RS_OK) {
+        dcm_write_opts wo = {.ts = dcm_ts_find(ts, strlen(ts)), .no_meta = 1};
+        rc = dcm_write(f, &wo, out, err);
+    }
+    dcm_file_free(f);
+    return rc;
+}
+
 static int send_instance(const scp_ctx *ctx, assoc *dst, const pending_inst *p, uint16_t msg_id, int is_get,
                          const char *orig_ae, uint16_t orig_id, rs_err *err)
 {
-    const assoc_pc *pc = assoc_find_pc(dst, p->sop_class, p->ts);
-    if (!pc || (is_get && !pc->scp_role))
+    const assoc_pc *pc = context_for(dst, p, is_get);
+    if (!pc)
         return -2; /* no context for this class/syntax: counted as failed */
     int fd = -1;
     uint64_t off = 0, len = 0;
-    int rc = store_open_instance(ctx->store, p->hash, &fd, &off, &len, err);
-    if (rc)
+    rs_buf converted = RS_BUF_INIT;
+    int same_ts = !strcmp(pc->ts, p->ts);
+    int rc = same_ts ? store_open_instance(ctx->store, p->hash, &fd, &off, &len, err)
+                     : transcode(ctx, p, pc->ts, &converted, err);
+    if (rc) {
+        rs_buf_free(&converted);
         return -1;
+    }
     dimse_cmd rq = {.command = DIMSE_C_STORE_RQ, .message_id = msg_id, .data_set_type = 0x0000,
                     .priority = 0};
     snprintf(rq.affected_sop_class, sizeof rq.affected_sop_class, "%s", p->sop_class);
@@ -425,8 +475,11 @@ static int send_instance(const scp_ctx *ctx, assoc *dst, const pending_inst *p, 
     rs_buf cmd = RS_BUF_INIT;
     rc = dimse_encode(&rq, &cmd, err);
     if (rc == RS_OK)
-        rc = assoc_send_fd(dst, pc->id, &cmd, fd, off, len, err);
-    close(fd);
+        rc = same_ts ? assoc_send_fd(dst, pc->id, &cmd, fd, off, len, err)
+                     : assoc_send(dst, pc->id, &cmd, converted.p ? converted.p : (const uint8_t *)"", converted.len, err);
+    if (fd >= 0)
+        close(fd);
+    rs_buf_free(&converted);
     if (rc == RS_OK) {
         uint8_t rpc;
         rc = assoc_recv_command(dst, &rpc, &cmd, err);

@@ -309,6 +309,37 @@ static uint16_t key_vr(uint32_t tag, uint16_t vr, const store_attr *a)
     return d && d->vr[0] ? d->vr[0] : DCM_VR_UN;
 }
 
+/* Binary numbers (US, UL, SS, SL, FL, FD...) are answered as binary values, not text. */
+static int put_binary_numbers(dcm_ds *ds, uint32_t tag, uint16_t vr, const dcm_vr_info *vi, const char *value)
+{
+    uint8_t buf[8 * 64];
+    size_t n = 0;
+    const char *p = value;
+    while (*p && n + vi->fixed_size <= sizeof buf) {
+        char *end;
+        double d = strtod(p, &end);
+        if (end == p)
+            break;
+        uint64_t u = 0;
+        if (vr == DCM_VR_FL) {
+            float f = (float)d;
+            uint32_t w;
+            memcpy(&w, &f, 4);
+            u = w;
+        } else if (vr == DCM_VR_FD) {
+            memcpy(&u, &d, 8);
+        } else {
+            u = (uint64_t)(int64_t)d;
+        }
+        for (unsigned k = 0; k < vi->fixed_size; k++)
+            buf[n++] = (uint8_t)(u >> (8 * k));
+        p = *end == '\\' ? end + 1 : end;
+        if (*end != '\\')
+            break;
+    }
+    return dcm_ds_set_bytes(ds, tag, vr, buf, n);
+}
+
 /* Put one answer element; a requested sequence is answered as an empty one. */
 static int put_answer(dcm_ds *ds, uint32_t tag, uint16_t vr, const char *value)
 {
@@ -316,6 +347,9 @@ static int put_answer(dcm_ds *ds, uint32_t tag, uint16_t vr, const char *value)
         dcm_elem *e = dcm_ds_put(ds, tag, DCM_VR_SQ);
         return e ? RS_OK : RS_ENOMEM;
     }
+    const dcm_vr_info *vi = dcm_vr_info_get(vr);
+    if (vi && vi->kind == DCM_VK_NUMBER)
+        return put_binary_numbers(ds, tag, vr, vi, value ? value : "");
     return dcm_ds_set_str(ds, tag, vr, value ? value : "");
 }
 

@@ -68,6 +68,20 @@ int store_elem_text(const dcm_ds *ds, dcm_elem *e, rs_buf *out, rs_err *err)
     if (!e || e->vr == DCM_VR_SQ || (e->flags & DCM_EF_ENCAPS))
         return RS_OK;
     const dcm_vr_info *vi = dcm_vr_info_get(e->vr);
+    if (vi && vi->kind == DCM_VK_NUMBER && !(e->flags & DCM_EF_BULK)) {
+        /* binary numbers (a C-FIND key like BitsAllocated, US) as decimal text values */
+        unsigned vm = dcm_elem_vm(e);
+        for (unsigned i = 0; i < vm; i++) {
+            double d;
+            int64_t iv;
+            dcm_elem_num(e, i, &d, &iv);
+            int rc = (e->vr == DCM_VR_FL || e->vr == DCM_VR_FD) ? rs_buf_printf(out, "%s%.17g", i ? "\\" : "", d)
+                                                                  : rs_buf_printf(out, "%s%lld", i ? "\\" : "", (long long)iv);
+            if (rc)
+                return rs_err_set(err, rc, "out of memory");
+        }
+        return RS_OK;
+    }
     if (!vi || (vi->kind != DCM_VK_STRING && vi->kind != DCM_VK_TEXT))
         return RS_OK;
     int rc = dcm_file_load(ds->file, e, err);
