@@ -227,7 +227,14 @@ static int collect(void *ctx, const store_match *m)
     for (int k = 0; k < 4 && a->tags[k]; k++) {
         a->v[a->n][k][0] = 0;
         dcm_elem *e = dcm_ds_find(m->ds, a->tags[k]);
-        if (e && e->vr != DCM_VR_SQ && e->v.bytes)
+        const dcm_vr_info *vi = e ? dcm_vr_info_get(e->vr) : NULL;
+        if (vi && vi->kind == DCM_VK_NUMBER) {
+            /* binary numbers (US Rows...) are answered as binary values: compare their text */
+            rs_buf t = RS_BUF_INIT;
+            store_elem_text(m->ds, e, &t, NULL);
+            snprintf(a->v[a->n][k], sizeof a->v[0][0], "%s", t.p ? (const char *)t.p : "");
+            rs_buf_free(&t);
+        } else if (e && e->vr != DCM_VR_SQ && e->v.bytes)
             snprintf(a->v[a->n][k], sizeof a->v[0][0], "%.*s", (int)e->len, (const char *)e->v.bytes);
         else if (!e)
             snprintf(a->v[a->n][k], sizeof a->v[0][0], "(absent)");
