@@ -186,6 +186,8 @@ static int do_store(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_cmd 
     rs_err_clear(&sink.err);
     int rc = store_ingest_begin(ctx->store, &sink.in, &sink.err);
     if (rc == RS_OK)
+        rc = store_ingest_expect(sink.in, rq->affected_sop_class, rq->affected_sop_instance, &sink.err);
+    if (rc == RS_OK)
         rc = write_part10_header(sink.in, rq, pc->ts, &sink.err);
     sink.failed = rc != RS_OK;
     rc = assoc_recv_data(a, pcid, sink_write, &sink, err);
@@ -205,8 +207,9 @@ static int do_store(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_cmd 
         sink.in = NULL;
         if (rc) {
             sink.failed = 1;
-            rsp.status = rc == RS_EFORMAT || rc == RS_ETRUNC || rc == RS_EINVAL ? DIMSE_ERROR_CANNOT_UNDERSTAND
-                                                                                 : DIMSE_REFUSED_OUT_OF_RESOURCES;
+            rsp.status = rc == RS_EINVAL                      ? DIMSE_ERROR_DATASET_MISMATCH
+                         : rc == RS_EFORMAT || rc == RS_ETRUNC ? DIMSE_ERROR_CANNOT_UNDERSTAND
+                                                               : DIMSE_REFUSED_OUT_OF_RESOURCES;
         }
     } else if (rsp.status == DIMSE_SUCCESS) {
         rsp.status = DIMSE_REFUSED_OUT_OF_RESOURCES;

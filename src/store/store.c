@@ -40,6 +40,8 @@ struct store_ingest {
     store *s;
     store_blob *blob;
     uint64_t written;
+    char expect_class[STORE_UID_MAX + 1]; /* store_ingest_expect: what the data set must be */
+    char expect_uid[STORE_UID_MAX + 1];
 };
 
 static void default_log(void *ctx, int level, const char *msg)
@@ -237,6 +239,15 @@ static int build_meta(rs_buf *b, const char *sop_class, const char *sop_uid, con
     return rc;
 }
 
+int store_ingest_expect(store_ingest *in, const char *sop_class, const char *sop_uid, rs_err *err)
+{
+    if (strlen(sop_class) > STORE_UID_MAX || strlen(sop_uid) > STORE_UID_MAX)
+        return rs_err_set(err, RS_EINVAL, "UID longer than %d characters", STORE_UID_MAX);
+    snprintf(in->expect_class, sizeof in->expect_class, "%s", sop_class);
+    snprintf(in->expect_uid, sizeof in->expect_uid, "%s", sop_uid);
+    return RS_OK;
+}
+
 int store_ingest_write_meta(store_ingest *in, const char *sop_class, const char *sop_uid,
                             const char *ts_uid, rs_err *err)
 {
@@ -293,6 +304,15 @@ static int prepare(store_ingest *in, store_record **rec, rs_err *err)
     int rc = store_blob_finish(in->blob, next_stamp(in->s), &info, err);
     if (rc == RS_OK)
         rc = store_record_read(store_blob_tmp_path(in->blob), &in->s->opts.record, rec, err);
+    /* a file whose meta group (from the C-STORE command) and data set disagree is refused
+       before it is sealed: the sender would believe in an instance nobody can find */
+    if (rc == RS_OK && in->expect_uid[0]) {
+        const char *cls = store_record_str(*rec, DCM_TAG_SOP_CLASS_UID);
+        const char *uid = store_record_str(*rec, DCM_TAG_SOP_INSTANCE_UID);
+        if (strcmp(cls, in->expect_class) || strcmp(uid, in->expect_uid))
+            rc = rs_err_set(err, RS_EINVAL, "data set is %.64s of class %.64s, not %.64s of class %.64s", uid, cls,
+                            in->expect_uid, in->expect_class);
+    }
     if (rc) {
         store_blob_abort(in->blob);
         return rc;

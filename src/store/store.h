@@ -77,6 +77,11 @@ void store_close(store *s);
 /* ---- ingest --------------------------------------------------------------------------------- */
 
 int store_ingest_begin(store *s, store_ingest **out, rs_err *err);
+/*
+ * What the data set must be (a C-STORE's Affected SOP Class/Instance UID): commit refuses a
+ * file whose SOPClassUID or SOPInstanceUID differs, with RS_EINVAL, and keeps nothing.
+ */
+int store_ingest_expect(store_ingest *in, const char *sop_class, const char *sop_uid, rs_err *err);
 /* Append bytes of the Part 10 file. RS_ELIMIT past max_object_size. */
 int store_ingest_write(store_ingest *in, const void *data, size_t n, rs_err *err);
 /*

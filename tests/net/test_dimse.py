@@ -136,11 +136,11 @@ class Server:
         for _ in range(3):  # a free port can be taken between the probe and the bind
             self.port = free_port()
             with open(self.log, "ab") as log:
-                start = log.tell()
+                offset = log.tell()
                 self.p = spawn([RADSHARE, "serve", "--data", self.data, "--aet", AET, "--dicom-port", str(self.port),
                                 "--timeout", str(timeout_s)] + self.extra, stdout=log, stderr=log)
             listening = f"listening on port {self.port} ".encode()
-            if wait_until(lambda: self.p.poll() is not None or listening in self.text(start), 30) and \
+            if wait_until(lambda: self.p.poll() is not None or listening in self.text(offset), 30) and \
                     self.p.poll() is None and echo(self.port):
                 return True
             self.kill()
@@ -994,7 +994,7 @@ def group_flood(srv, work):
             outcomes[i] = ("error", repr(e))
 
     t0 = time.time()
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(N)]
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(N)]
     for t in threads:
         t.start()
     for t in threads:
@@ -1179,6 +1179,43 @@ def group_sigterm(srv, work, data, rng):
     report(rc == 0, "a last SIGTERM on an idle server: exit 0", rc)
 
 
+def group_mismatch(srv, work, sent, data):
+    """A C-STORE whose data set contradicts its command (last: what it leaves would disturb the
+    object counts of the other groups)."""
+    report(srv.start(), "radshare starts once more")
+    before_objs = object_files(data)
+    ct = next(r for r in sent if r["SOPClassUID"] == CT_CLASS and r["ts"] == EXPLICIT_LE)
+    c = Client(srv.port, [(1, CT_CLASS, [EXPLICIT_LE]), (3, MR_CLASS, [EXPLICIT_LE])])
+    other_uid = generate_uid()
+    st_uid = c.store(1, CT_CLASS, other_uid, dataset_bytes(ct["path"]), 1) if c.accepted(1) else None
+    st_cls = c.store(3, MR_CLASS, ct["SOPInstanceUID"], dataset_bytes(ct["path"]), 2) if c.accepted(3) else None
+    if c.type == 2:
+        c.release()
+    c.close()
+    _, res, _ = findscu(srv.port, work, "IMAGE", [f"SOPInstanceUID={other_uid}"])
+    failure = lambda st: st is not None and (st & 0xF000) in (0xA000, 0xC000)  # noqa: E731
+    # the sender must not be told that an instance it will never find is stored, and the
+    # instance the data set really is must stay as it was
+    report(failure(st_uid) and failure(st_cls) and not res and object_files(data) == before_objs,
+           "C-STORE whose data set's SOP Instance/Class UID differs from the command: failure status, nothing stored",
+           f"statuses {st_uid and hex(st_uid)}, {st_cls and hex(st_cls)}; {len(object_files(data)) - len(before_objs)} "
+           "new objects")
+    d = tempfile.mkdtemp(dir=work, prefix="get-")
+    p = run(["getscu", "-S", "-aec", AET, "-to", "10", "+B", "-od", d, "-k", "QueryRetrieveLevel=IMAGE", "-k",
+             f"StudyInstanceUID={ct['StudyInstanceUID']}", "-k", f"SeriesInstanceUID={ct['SeriesInstanceUID']}",
+             "-k", f"SOPInstanceUID={ct['SOPInstanceUID']}", HOST, str(srv.port)])
+    got = received_files(d)
+    problems = compare_received(got, [ct])
+    if ct["SOPInstanceUID"] in got:
+        meta = pydicom.dcmread(got[ct["SOPInstanceUID"]], stop_before_pixels=True).file_meta
+        if str(meta.MediaStorageSOPInstanceUID) != ct["SOPInstanceUID"]:
+            problems.append(f"meta says {meta.MediaStorageSOPInstanceUID}")
+    report(p.returncode == 0 and not problems, "the instance those data sets really were is unchanged",
+           "; ".join(problems[:3]) or out_of(p)[-300:])
+    shutil.rmtree(d, ignore_errors=True)
+    report(srv.stop() == 0, "SIGTERM: exit 0")
+
+
 def run_group(srv, name, fn, *args, expect_running=True):
     """Run one group; an exception is a failure, not the end of the test. A server that died
     (a crash, an ASan report) is a failure too, and is restarted for the next group."""
@@ -1230,6 +1267,8 @@ def main():
         # 6, 7
         run_group(srv, "SIGKILL", group_sigkill, srv, work, data, rng)
         run_group(srv, "SIGTERM", group_sigterm, srv, work, data, rng, expect_running=False)
+        if sent:
+            run_group(srv, "mismatched C-STORE", group_mismatch, srv, work, sent, data, expect_running=False)
         with open(srv.log, "rb") as f:
             log = f.read().decode("utf-8", "replace")
         san = [l for l in log.splitlines() if re.search(r"Sanitizer|runtime error:|free\(\)|double free", l)]
