@@ -41,36 +41,12 @@ static void serve_usage(FILE *to)
             "  --aet AET               our AE title (default RADSHARE)\n"
             "  --dicom-port N          DICOM port (default 11112)\n"
             "  --bind ADDR             listen on this address only (default: all)\n"
-            "  --peer AET=HOST:PORT    a known DICOM peer (C-MOVE destination, remote access); repeatable\n"
+            "  --peer AET=HOST:PORT[/SERVICES]\n"
+            "                          a known DICOM peer (C-MOVE destination, remote access), repeatable;\n"
+            "                          SERVICES limits what it may do from a remote address: store,find,move,get\n"
             "  --max-associations N    concurrent associations (default 64)\n"
             "  --timeout S             seconds to wait for a peer (default 60)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
-}
-
-/* "AET=host:port" */
-static int parse_peer(const char *s, net_peer *p)
-{
-    const char *eq = strchr(s, '=');
-    const char *colon = eq ? strrchr(eq + 1, ':') : NULL;
-    if (!eq || !colon || eq == s || (size_t)(eq - s) > 16 || colon == eq + 1)
-        return RS_EINVAL;
-    memset(p, 0, sizeof *p);
-    memcpy(p->aet, s, (size_t)(eq - s));
-    size_t hl = (size_t)(colon - eq - 1);
-    if (hl >= sizeof p->host)
-        return RS_EINVAL;
-    memcpy(p->host, eq + 1, hl);
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 1 || port > 65535)
-        return RS_EINVAL;
-    p->port = (int)port;
-    /* "[::1]" style hosts */
-    if (p->host[0] == '[' && p->host[hl - 1] == ']') {
-        memmove(p->host, p->host + 1, hl - 2);
-        p->host[hl - 2] = 0;
-    }
-    return RS_OK;
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -120,7 +96,7 @@ static int apply(serve_opts *o, const char *key, const char *val)
     if (!strcmp(key, "peer")) {
         if (o->n_peers == MAX_PEERS)
             return RS_ELIMIT;
-        return parse_peer(val, &o->peers[o->n_peers++]);
+        return net_peer_parse(val, &o->peers[o->n_peers++]);
     }
     return RS_ENOTFOUND;
 }

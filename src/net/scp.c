@@ -641,6 +641,39 @@ static int do_retrieve(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_c
 
 /* ---- the message loop -------------------------------------------------------------------------- */
 
+static unsigned service_of(uint16_t command)
+{
+    switch (command) {
+    case DIMSE_C_STORE_RQ: return NET_SVC_STORE;
+    case DIMSE_C_FIND_RQ: return NET_SVC_FIND;
+    case DIMSE_C_MOVE_RQ: return NET_SVC_MOVE;
+    case DIMSE_C_GET_RQ: return NET_SVC_GET;
+    default: return 0;
+    }
+}
+
+static int discard(void *ctx, const uint8_t *p, size_t n) { return 0; }
+
+/* A service the peer is not configured for: its data set is read and dropped, the answer is
+ * "Refused: Not Authorized" (PS3.7 C.4), and the association goes on. */
+static int refuse(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_cmd *rq, rs_err *err)
+{
+    char want[32], allowed[32];
+    net_services_str(service_of(rq->command), want, sizeof want);
+    net_services_str(ctx->services, allowed, sizeof allowed);
+    rs_log(RS_LOG_WARN, "assoc #%llu: %s refused: %s may not %s (allowed: %s)", ctx->assoc_id,
+           dimse_command_str(rq->command), a->calling, want, allowed[0] ? allowed : "echo only");
+    if (dimse_has_dataset(rq)) {
+        int rc = assoc_recv_data(a, pcid, discard, NULL, err);
+        if (rc)
+            return rc;
+    }
+    dimse_cmd rsp;
+    rsp_init(&rsp, rq, (uint16_t)(rq->command | 0x8000), DIMSE_REFUSED_NOT_AUTHORIZED);
+    snprintf(rsp.affected_sop_instance, sizeof rsp.affected_sop_instance, "%s", rq->affected_sop_instance);
+    return respond(a, pcid, &rsp, NULL, 0, err);
+}
+
 void scp_serve(const scp_ctx *ctx, assoc *a)
 {
     rs_buf cmdbuf = RS_BUF_INIT;
@@ -673,6 +706,15 @@ void scp_serve(const scp_ctx *ctx, assoc *a)
             break;
         }
         n_msgs++;
+        unsigned need = service_of(rq.command);
+        if (need && !(ctx->services & need)) {
+            rc = refuse(ctx, a, pcid, &rq, &err);
+            if (rc) {
+                rs_log(RS_LOG_WARN, "assoc #%llu: %s", ctx->assoc_id, err.msg);
+                break;
+            }
+            continue;
+        }
         switch (rq.command) {
         case DIMSE_C_ECHO_RQ: {
             dimse_cmd rsp;

@@ -15,6 +15,7 @@ typedef struct scp_ctx {
     struct store *store;
     const net_config *cfg;
     unsigned long long assoc_id;
+    unsigned services; /* NET_SVC_* the peer may use; others are refused with 0124H */
 } scp_ctx;
 
 /* Fill a->pcs results/transfer syntaxes for the contexts of an A-ASSOCIATE-RQ. */

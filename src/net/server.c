@@ -37,6 +37,7 @@ typedef struct conn {
     int fd;
     unsigned long long id;
     int over_limit;
+    unsigned services; /* what the peer may use: all on loopback, else its configuration */
     struct sockaddr_storage addr;
 } conn;
 
@@ -46,6 +47,72 @@ const net_peer *net_config_peer(const net_config *cfg, const char *aet)
         if (!strcmp(cfg->peers[i].aet, aet))
             return &cfg->peers[i];
     return NULL;
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} services[] = {{"store", NET_SVC_STORE}, {"find", NET_SVC_FIND}, {"move", NET_SVC_MOVE}, {"get", NET_SVC_GET}};
+
+static int parse_services(const char *s, unsigned *out)
+{
+    *out = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        unsigned bit = 0;
+        for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+            if (strlen(services[i].name) == n && !strncmp(s, services[i].name, n))
+                bit = services[i].bit;
+        if (!bit)
+            return RS_EINVAL;
+        *out |= bit;
+        s += n + (s[n] == ',');
+    }
+    return *out ? RS_OK : RS_EINVAL;
+}
+
+const char *net_services_str(unsigned svc, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+        if ((svc & services[i].bit) && len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "," : "", services[i].name);
+    return buf;
+}
+
+int net_peer_parse(const char *spec, net_peer *p)
+{
+    char s[512];
+    if (snprintf(s, sizeof s, "%s", spec) >= (int)sizeof s)
+        return RS_EINVAL;
+    memset(p, 0, sizeof *p);
+    p->services = NET_SVC_ALL;
+    char *slash = strchr(s, '/');
+    if (slash) {
+        *slash = 0;
+        if (parse_services(slash + 1, &p->services))
+            return RS_EINVAL;
+    }
+    char *eq = strchr(s, '=');
+    char *colon = eq ? strrchr(eq + 1, ':') : NULL;
+    if (!eq || !colon || eq == s || (size_t)(eq - s) > 16 || colon == eq + 1)
+        return RS_EINVAL;
+    memcpy(p->aet, s, (size_t)(eq - s));
+    size_t hl = (size_t)(colon - eq - 1);
+    if (hl >= sizeof p->host)
+        return RS_EINVAL;
+    memcpy(p->host, eq + 1, hl);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port > 65535)
+        return RS_EINVAL;
+    p->port = (int)port;
+    if (p->host[0] == '[' && hl > 2 && p->host[hl - 1] == ']') {
+        memmove(p->host, p->host + 1, hl - 2);
+        p->host[hl - 2] = 0;
+    }
+    return RS_OK;
 }
 
 static int is_loopback(const struct sockaddr_storage *ss)
@@ -62,9 +129,26 @@ static int is_loopback(const struct sockaddr_storage *ss)
     return 0;
 }
 
-/* Does host (a name or literal address of a configured peer) resolve to the connection's address? */
-static int host_matches(const char *host, const struct sockaddr_storage *ss)
+/* An IPv4 peer reaching our dual-stack socket shows up as ::ffff:a.b.c.d; compare it as IPv4,
+ * or a peer configured as "10.1.2.3" would never match. */
+static struct sockaddr_storage unmap_v4(const struct sockaddr_storage *in)
 {
+    struct sockaddr_storage out = *in;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)in)->sin6_addr;
+    if (in->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(a)) {
+        struct sockaddr_in v4 = {.sin_family = AF_INET};
+        memcpy(&v4.sin_addr, &a->s6_addr[12], 4);
+        memset(&out, 0, sizeof out);
+        memcpy(&out, &v4, sizeof v4);
+    }
+    return out;
+}
+
+/* Does host (a name or literal address of a configured peer) resolve to the connection's address? */
+static int host_matches(const char *host, const struct sockaddr_storage *peer)
+{
+    struct sockaddr_storage v = unmap_v4(peer);
+    const struct sockaddr_storage *ss = &v;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(host, NULL, &hints, &res) != 0)
         return 0;
@@ -122,6 +206,7 @@ static void policy(void *vctx, assoc *a, const pdu_assoc *rq, assoc_decision *d)
             reject(d, PDU_RJ_PERMANENT, PDU_RJ_SOURCE_USER, PDU_RJ_USER_CALLED_AE);
             return;
         }
+        c->services = p->services;
     }
     scp_negotiate(a, rq);
 }
@@ -144,7 +229,7 @@ static void *conn_thread(void *arg)
             accepted += a.pcs[i].result == PDU_PC_ACCEPTANCE;
         rs_log(RS_LOG_INFO, "assoc #%llu %s: %s -> %s accepted (%u of %u presentation contexts, peer %s %s)", c->id,
                a.peer_addr, a.calling, a.called, accepted, a.n_pcs, a.peer_impl_class, a.peer_impl_version);
-        scp_ctx sc = {.store = s->store, .cfg = &s->cfg, .assoc_id = c->id};
+        scp_ctx sc = {.store = s->store, .cfg = &s->cfg, .assoc_id = c->id, .services = c->services};
         scp_serve(&sc, &a);
     }
     assoc_close(&a);
@@ -231,6 +316,7 @@ static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr)
     c->s = s;
     c->fd = fd;
     c->addr = *addr;
+    c->services = NET_SVC_ALL;
     pthread_mutex_lock(&s->mu);
     c->id = ++s->served;
     /* over the limit the thread still runs, to send a proper A-ASSOCIATE-RJ and log it */

@@ -5,21 +5,34 @@
  * Who may talk to it: a peer on a loopback address may use every service under any AE title (so
  * the stock tools work out of the box); a peer from any other address must be configured with
  * its AE title and an address that matches, and must call our AE title. Refusals are logged
- * and answered with the A-ASSOCIATE-RJ codes of PS3.8.
+ * and answered with the A-ASSOCIATE-RJ codes of PS3.8. A configured peer may further be limited
+ * to some services (a modality that stores but must not query): a request for another one is
+ * answered "Refused: Not Authorized" (0124H) on the accepted association, and logged.
  */
 #ifndef NET_SERVER_H
 #define NET_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../util/err.h"
 
 struct store;
 
+/* Services a remote peer may use (C-ECHO is always allowed once associated). */
+enum {
+    NET_SVC_STORE = 1u << 0,
+    NET_SVC_FIND = 1u << 1,
+    NET_SVC_MOVE = 1u << 2,
+    NET_SVC_GET = 1u << 3,
+    NET_SVC_ALL = (1u << 4) - 1,
+};
+
 typedef struct net_peer {
     char aet[17];
     char host[256];
     int port;
+    unsigned services; /* NET_SVC_* */
 } net_peer;
 
 typedef struct net_config {
@@ -47,5 +60,11 @@ int net_server_port(const net_server *s);
 
 /* A configured peer by AE title, NULL if unknown. */
 const net_peer *net_config_peer(const net_config *cfg, const char *aet);
+
+/* "AET=HOST:PORT[/SERVICES]" where SERVICES is a comma list of store, find, move, get
+ * (default: all), as given to --peer and in the config file. "[::1]" hosts are accepted. */
+int net_peer_parse(const char *spec, net_peer *p);
+/* "store,find" for a NET_SVC_* mask (for logs). */
+const char *net_services_str(unsigned services, char *buf, size_t cap);
 
 #endif
