@@ -18,6 +18,7 @@ static const struct {
     {"convert", cmd_convert, "re-encode a DICOM file in another transfer syntax"},
     {"serve", cmd_serve, "run the archive: DICOM store, query and retrieve"},
     {"render", cmd_render, "render a frame of a DICOM image as PNG or JPEG"},
+    {"decode", cmd_decode, "decode a frame of a DICOM file to raw samples (--info describes it)"},
 };
 
 static void usage(FILE *to)
