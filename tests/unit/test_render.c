@@ -273,6 +273,80 @@ static void test_png_jpeg(void)
     rs_buf_free(&b);
 }
 
+/* Enhanced multi-frame: rescale and window from the shared functional groups, a per-frame
+ * window overriding the shared one for frame 1 only. */
+static void test_functional_groups(void)
+{
+    dcm_file *f = dcm_file_new(0);
+    codec_frame fr = frame16(8, 8, CODEC_U16, "MONOCHROME2");
+    uint16_t *s = fr.data;
+    for (int i = 0; i < 64; i++)
+        s[i] = (uint16_t)(i * 50);
+    dcm_ds *sh = dcm_ds_add_item(f->ds, DCM_TAG(0x5200, 0x9229));
+    dcm_ds *pv = dcm_ds_add_item(sh, DCM_TAG(0x0028, 0x9145));
+    dcm_ds_set_str(pv, T_RS, DCM_VR_DS, "0.5");
+    dcm_ds_set_str(pv, T_RI, DCM_VR_DS, "-100");
+    dcm_ds *sv = dcm_ds_add_item(sh, DCM_TAG(0x0028, 0x9132));
+    dcm_ds_set_str(sv, T_WC, DCM_VR_DS, "500");
+    dcm_ds_set_str(sv, T_WW, DCM_VR_DS, "1000");
+    dcm_ds_set_str(f->ds, T_WC, DCM_VR_DS, "0"); /* top level loses to the groups */
+    dcm_ds_set_str(f->ds, T_WW, DCM_VR_DS, "10");
+    dcm_ds_add_item(f->ds, DCM_TAG(0x5200, 0x9230)); /* frame 0: nothing of its own */
+    dcm_ds *f1 = dcm_ds_add_item(f->ds, DCM_TAG(0x5200, 0x9230));
+    dcm_ds *fv = dcm_ds_add_item(f1, DCM_TAG(0x0028, 0x9132));
+    dcm_ds_set_str(fv, T_WC, DCM_VR_DS, "200");
+    dcm_ds_set_str(fv, T_WW, DCM_VR_DS, "400");
+    dcm_ds_set_str(fv, T_FN, DCM_VR_CS, "LINEAR_EXACT");
+    render_params p = RENDER_PARAMS_DEFAULT;
+    render_image im;
+    for (uint32_t k = 0; k < 2; k++) {
+        CHECK_EQ_INT(render_to_image(f, &fr, k, &p, &im, NULL), RS_OK);
+        int bad = 0;
+        for (int i = 0; i < 64; i++) {
+            double x = s[i] * 0.5 - 100, y;
+            if (k == 0)
+                y = ref_linear(x, 500, 1000);
+            else
+                y = x <= 0 ? 0 : x > 400 ? 255 : ((x - 200) / 400 + 0.5) * 255;
+            bad += ((uint8_t *)im.data)[i] != rnd(y);
+        }
+        CHECK_EQ_INT(bad, 0);
+        render_image_free(&im);
+    }
+    free(fr.data);
+    dcm_file_free(f);
+}
+
+/* Segmented palette: discrete + linear expand as C.7.9.2 says; a short one is refused. */
+static void test_segmented_palette(void)
+{
+    dcm_file *f = dcm_file_new(0);
+    uint8_t px[4] = {0, 1, 3, 9};
+    codec_frame fr = {1, 4, 1, CODEC_U8, 8, "PALETTE COLOR", px, 4};
+    uint16_t desc[3] = {5, 0, 16};
+    uint16_t seg[] = {0, 1, 0, 1, 4, 40000}; /* 0, then linear to 40000 over 4 entries */
+    for (int c = 0; c < 3; c++) {
+        dcm_ds_set_bytes(f->ds, DCM_TAG(0x0028, 0x1101 + c), DCM_VR_US, desc, sizeof desc);
+        dcm_ds_set_bytes(f->ds, DCM_TAG(0x0028, 0x1221 + c), DCM_VR_OW, seg, sizeof seg);
+    }
+    render_params p = RENDER_PARAMS_DEFAULT;
+    render_image im;
+    CHECK_EQ_INT(render_to_image(f, &fr, 0, &p, &im, NULL), RS_OK);
+    uint8_t *o = im.data;
+    CHECK_EQ_INT(o[0], 0);
+    CHECK_EQ_INT(o[3], (10000 * 255 + 32767) / 65535);
+    CHECK_EQ_INT(o[6], (30000 * 255 + 32767) / 65535);
+    CHECK_EQ_INT(o[9], (40000 * 255 + 32767) / 65535); /* 9 is past the table: last entry */
+    CHECK(o[9] == o[10] && o[10] == o[11]);
+    render_image_free(&im);
+    seg[4] = 9; /* expands to 10 entries, not 5 */
+    for (int c = 0; c < 3; c++)
+        dcm_ds_set_bytes(f->ds, DCM_TAG(0x0028, 0x1221 + c), DCM_VR_OW, seg, sizeof seg);
+    CHECK_EQ_INT(render_to_image(f, &fr, 0, &p, &im, NULL), RS_EFORMAT);
+    CHECK(im.data == NULL);
+    dcm_file_free(f);
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -323,6 +397,8 @@ int main(void)
     test_window_and_rescale();
     test_auto_mono1_and_mlut();
     test_colour();
+    test_functional_groups();
+    test_segmented_palette();
     test_resize();
     test_png_jpeg();
     test_speed();
