@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <fcntl.h>
+
+#include "../util/fdio.h"
 
 #define ARENA_LIMIT (8u * 1024u * 1024u)
 
@@ -315,21 +318,6 @@ int assoc_send(assoc *a, uint8_t ctx_id, const rs_buf *cmd, const uint8_t *data,
     return rc;
 }
 
-static int pread_full(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? RS_EIO : RS_ETRUNC;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return RS_OK;
-}
-
 int assoc_send_fd(assoc *a, uint8_t ctx_id, const rs_buf *cmd, int fd, uint64_t off, uint64_t n, rs_err *err)
 {
     int rc = assoc_send(a, ctx_id, cmd, NULL, 0, err);
@@ -345,7 +333,7 @@ int assoc_send_fd(assoc *a, uint8_t ctx_id, const rs_buf *cmd, int fd, uint64_t 
     while (rc == RS_OK && !pdu_frag_done(&f)) {
         uint8_t hdr[PDU_PDATA_HEADER_LEN];
         uint32_t k = pdu_frag_next(&f, hdr);
-        if (pread_full(fd, chunk, k, off) != RS_OK) {
+        if (rs_pread_all(fd, chunk, k, off) != RS_OK) {
             rc = rs_err_set(err, RS_EIO, "cannot read the instance to send");
             break;
         }
@@ -460,6 +448,34 @@ int assoc_accept(assoc *a, int fd, int timeout_ms, const atomic_int *stop, assoc
     return send_accept(a, rq, err);
 }
 
+/*
+ * One connect attempt, bounded by timeout_ms: a C-MOVE destination that is switched off (no
+ * RST, packets dropped) must fail the sub-operation in our time, not the kernel's ~2 minutes.
+ */
+static int connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, timeout_ms) != RS_OK ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
+            int e = soerr ? soerr : errno == EINPROGRESS ? ETIMEDOUT : errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int connect_to(const char *host, int port, int timeout_ms, rs_err *err)
 {
     char serv[16];
@@ -469,17 +485,9 @@ static int connect_to(const char *host, int port, int timeout_ms, rs_err *err)
     if (gr)
         return rs_err_set(err, RS_EIO, "%s: %s", host, gai_strerror(gr));
     int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+        fd = connect_one(ai, timeout_ms);
     freeaddrinfo(res);
-    (void)timeout_ms;
     if (fd < 0)
         return rs_err_set(err, RS_EIO, "cannot connect to %s:%d: %s", host, port, strerror(errno));
     set_socket_options(fd);
