@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "norm.h"
+#include "../util/vec.h"
 
 #define MAX_IDLE_READERS 8
 #define BUSY_TIMEOUT_MS 10000
@@ -80,14 +81,8 @@ static int exec(sqlite3 *db, const char *sql, rs_err *err)
 
 static int idset_add(idset *s, int64_t id)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        int64_t *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        s->v = nv;
-        s->cap = cap;
-    }
+    if (rs_grow((void **)&s->v, &s->cap, s->n, sizeof *s->v, 64))
+        return RS_ENOMEM;
     s->v[s->n++] = id;
     return RS_OK;
 }
