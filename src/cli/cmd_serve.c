@@ -27,6 +27,8 @@ typedef struct serve_opts {
     char aet[17];
     char bind[256];
     int dicom_port;
+    int tls_port;
+    char tls_cert[4096], tls_key[4096], tls_ca[4096];
     unsigned max_assocs;
     int timeout_s;
     net_peer peers[MAX_PEERS];
@@ -44,6 +46,10 @@ static void serve_usage(FILE *to)
             "  --peer AET=HOST:PORT[/SERVICES]\n"
             "                          a known DICOM peer (C-MOVE destination, remote access), repeatable;\n"
             "                          SERVICES limits what it may do from a remote address: store,find,move,get\n"
+            "  --dicom-tls-port N      DICOM over TLS on this port too (default: none)\n"
+            "  --tls-cert FILE         PEM certificate (chain) for DICOM TLS\n"
+            "  --tls-key FILE          PEM private key for DICOM TLS\n"
+            "  --tls-ca FILE           PEM CAs: DICOM TLS clients must present a certificate they signed\n"
             "  --max-associations N    concurrent associations (default 64)\n"
             "  --timeout S             seconds to wait for a peer (default 60)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
@@ -81,6 +87,19 @@ static int apply(serve_opts *o, const char *key, const char *val)
         o->dicom_port = (int)v;
         return RS_OK;
     }
+    if (!strcmp(key, "dicom-tls-port")) {
+        if (parse_int(val, 0, 65535, &v))
+            return RS_EINVAL;
+        o->tls_port = (int)v;
+        return RS_OK;
+    }
+    struct {
+        const char *key;
+        char *dst;
+    } paths[] = {{"tls-cert", o->tls_cert}, {"tls-key", o->tls_key}, {"tls-ca", o->tls_ca}};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (!strcmp(key, paths[i].key))
+            return snprintf(paths[i].dst, sizeof o->tls_cert, "%s", val) < (int)sizeof o->tls_cert ? RS_OK : RS_EINVAL;
     if (!strcmp(key, "max-associations")) {
         if (parse_int(val, 1, 100000, &v))
             return RS_EINVAL;
@@ -167,6 +186,8 @@ int cmd_serve(int argc, char **argv)
         {"dicom-port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'},
         {"peer", required_argument, 0, 'P'},       {"max-associations", required_argument, 0, 'm'},
         {"timeout", required_argument, 0, 't'},    {"config", required_argument, 0, 'c'},
+        {"dicom-tls-port", required_argument, 0, 'T'}, {"tls-cert", required_argument, 0, 'C'},
+        {"tls-key", required_argument, 0, 'K'},    {"tls-ca", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     serve_opts *o = calloc(1, sizeof *o);
     if (!o)
@@ -223,7 +244,9 @@ int cmd_serve(int argc, char **argv)
     }
     net_config cfg = {.bind_addr = o->bind[0] ? o->bind : NULL, .port = o->dicom_port,
                       .max_assocs = o->max_assocs, .timeout_ms = o->timeout_s * 1000, .peers = o->peers,
-                      .n_peers = o->n_peers, .log_level = RS_LOG_INFO};
+                      .n_peers = o->n_peers, .log_level = RS_LOG_INFO, .tls_port = o->tls_port,
+                      .tls_cert = o->tls_cert[0] ? o->tls_cert : NULL, .tls_key = o->tls_key[0] ? o->tls_key : NULL,
+                      .tls_ca = o->tls_ca[0] ? o->tls_ca : NULL};
     memcpy(cfg.aet, o->aet, sizeof cfg.aet);
     net_server *srv = NULL;
     if (net_server_start(&cfg, st, &srv, &err) != RS_OK) {
