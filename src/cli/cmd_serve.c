@@ -30,6 +30,7 @@ typedef struct serve_opts {
     int tls_port;
     char tls_cert[4096], tls_key[4096], tls_ca[4096];
     unsigned max_assocs;
+    unsigned max_per_addr;
     int timeout_s;
     net_peer peers[MAX_PEERS];
     unsigned n_peers;
@@ -51,6 +52,8 @@ static void serve_usage(FILE *to)
             "  --tls-key FILE          PEM private key for DICOM TLS\n"
             "  --tls-ca FILE           PEM CAs: DICOM TLS clients must present a certificate they signed\n"
             "  --max-associations N    concurrent associations (default 64)\n"
+            "  --max-associations-per-address N\n"
+            "                          of them from one remote address (default 16, 0: no own limit)\n"
             "  --timeout S             seconds to wait for a peer (default 60)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
@@ -100,6 +103,12 @@ static int apply(serve_opts *o, const char *key, const char *val)
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (!strcmp(key, paths[i].key))
             return snprintf(paths[i].dst, sizeof o->tls_cert, "%s", val) < (int)sizeof o->tls_cert ? RS_OK : RS_EINVAL;
+    if (!strcmp(key, "max-associations-per-address")) {
+        if (parse_int(val, 0, 100000, &v))
+            return RS_EINVAL;
+        o->max_per_addr = (unsigned)v;
+        return RS_OK;
+    }
     if (!strcmp(key, "max-associations")) {
         if (parse_int(val, 1, 100000, &v))
             return RS_EINVAL;
@@ -188,6 +197,7 @@ int cmd_serve(int argc, char **argv)
         {"timeout", required_argument, 0, 't'},    {"config", required_argument, 0, 'c'},
         {"dicom-tls-port", required_argument, 0, 'T'}, {"tls-cert", required_argument, 0, 'C'},
         {"tls-key", required_argument, 0, 'K'},    {"tls-ca", required_argument, 0, 'A'},
+        {"max-associations-per-address", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     serve_opts *o = calloc(1, sizeof *o);
     if (!o)
@@ -196,6 +206,7 @@ int cmd_serve(int argc, char **argv)
     snprintf(o->aet, sizeof o->aet, "RADSHARE");
     o->dicom_port = 11112;
     o->max_assocs = 64;
+    o->max_per_addr = 16;
     o->timeout_s = 60;
     int status = RS_EXIT_ERROR, c;
     /* the config file first, so the command line overrides it */
@@ -243,7 +254,7 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     net_config cfg = {.bind_addr = o->bind[0] ? o->bind : NULL, .port = o->dicom_port,
-                      .max_assocs = o->max_assocs, .timeout_ms = o->timeout_s * 1000, .peers = o->peers,
+                      .max_assocs = o->max_assocs, .max_per_addr = o->max_per_addr, .timeout_ms = o->timeout_s * 1000, .peers = o->peers,
                       .n_peers = o->n_peers, .log_level = RS_LOG_INFO, .tls_port = o->tls_port,
                       .tls_cert = o->tls_cert[0] ? o->tls_cert : NULL, .tls_key = o->tls_key[0] ? o->tls_key : NULL,
                       .tls_ca = o->tls_ca[0] ? o->tls_ca : NULL};

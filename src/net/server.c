@@ -33,6 +33,7 @@ struct net_server {
     unsigned active;           /* associations running */
     atomic_int stopping;       /* shutdown asked: idle associations end, running messages finish */
     unsigned long long served; /* associations accepted so far (for log ids) */
+    struct conn *conns;        /* running connections (under mu) */
 };
 
 typedef struct conn {
@@ -40,6 +41,8 @@ typedef struct conn {
     int fd;
     unsigned long long id;
     int over_limit;
+    int over_addr_limit; /* too many associations from this (non-loopback) address */
+    struct conn *prev, *next; /* the server's list of running connections */
     int tls;           /* came in on the TLS port: handshake before the association */
     unsigned services; /* what the peer may use: all on loopback, else its configuration */
     struct sockaddr_storage addr;
@@ -148,6 +151,18 @@ static struct sockaddr_storage unmap_v4(const struct sockaddr_storage *in)
     return out;
 }
 
+/* Same peer host (ports aside), an IPv4 peer on the dual-stack socket counted as IPv4. */
+static int same_host(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
+{
+    struct sockaddr_storage a = unmap_v4(x), b = unmap_v4(y);
+    if (a.ss_family != b.ss_family)
+        return 0;
+    if (a.ss_family == AF_INET)
+        return ((struct sockaddr_in *)&a)->sin_addr.s_addr == ((struct sockaddr_in *)&b)->sin_addr.s_addr;
+    return a.ss_family == AF_INET6 && !memcmp(&((struct sockaddr_in6 *)&a)->sin6_addr,
+                                              &((struct sockaddr_in6 *)&b)->sin6_addr, sizeof(struct in6_addr));
+}
+
 /* Does host (a name or literal address of a configured peer) resolve to the connection's address? */
 static int host_matches(const char *host, const struct sockaddr_storage *peer)
 {
@@ -188,8 +203,8 @@ static void policy(void *vctx, assoc *a, const pdu_assoc *rq, assoc_decision *d)
     policy_ctx *pc = vctx;
     conn *c = pc->c;
     const net_config *cfg = &c->s->cfg;
-    if (c->over_limit) {
-        pc->why = "too many associations";
+    if (c->over_limit || c->over_addr_limit) {
+        pc->why = c->over_limit ? "too many associations" : "too many associations from this address";
         reject(d, PDU_RJ_TRANSIENT, PDU_RJ_SOURCE_PRESENTATION, PDU_RJ_PRES_LOCAL_LIMIT);
         return;
     }
@@ -264,6 +279,12 @@ static void *conn_thread(void *arg)
     assoc_close(&a);
 done:
     pthread_mutex_lock(&s->mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     s->active--;
     pthread_cond_broadcast(&s->idle);
     pthread_mutex_unlock(&s->mu);
@@ -371,6 +392,16 @@ static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr, in
     c->id = ++s->served;
     /* over the limit the thread still runs, to send a proper A-ASSOCIATE-RJ and log it */
     c->over_limit = s->active >= s->cfg.max_assocs;
+    if (s->cfg.max_per_addr && !is_loopback(addr)) {
+        unsigned same = 0;
+        for (conn *o = s->conns; o; o = o->next)
+            same += !o->over_limit && !o->over_addr_limit && same_host(&o->addr, addr);
+        c->over_addr_limit = same >= s->cfg.max_per_addr;
+    }
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
     s->active++;
     pthread_mutex_unlock(&s->mu);
     pthread_attr_t at;
@@ -381,10 +412,13 @@ static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr, in
     if (pthread_create(&t, &at, conn_thread, c) != 0) {
         rs_log(RS_LOG_ERROR, "cannot start a thread for a new association: %s", strerror(errno));
         close(fd);
-        free(c);
         pthread_mutex_lock(&s->mu);
+        s->conns = c->next; /* c is still the list's head: nothing ran since */
+        if (c->next)
+            c->next->prev = NULL;
         s->active--;
         pthread_mutex_unlock(&s->mu);
+        free(c);
     }
     pthread_attr_destroy(&at);
 }

@@ -40,6 +40,7 @@ typedef struct net_config {
     const char *bind_addr;     /* NULL = all addresses */
     int port;
     unsigned max_assocs;       /* concurrent associations; the excess is rejected (transient) */
+    unsigned max_per_addr;     /* of them from one non-loopback address (0: no limit of its own) */
     int timeout_ms;            /* ARTIM and DIMSE idle timeout */
     const net_peer *peers;
     unsigned n_peers;
