@@ -17,6 +17,7 @@ static const struct {
     {"dump", cmd_dump, "print a DICOM file (human dump, or DICOM JSON with --json)"},
     {"convert", cmd_convert, "re-encode a DICOM file in another transfer syntax"},
     {"serve", cmd_serve, "run the archive: DICOM store, query and retrieve"},
+    {"render", cmd_render, "render a frame of a DICOM image as PNG or JPEG"},
     {"decode", cmd_decode, "decode a frame of a DICOM file to raw samples (--info describes it)"},
 };
 
