@@ -445,6 +445,9 @@ static int writer_setup(sqlite_index *x, rs_err *err)
                         "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=0", err);
     if (rc == RS_OK)
         rc = ensure_schema(x->w, err);
+    /* outside the versioned schema: trash marks are not rebuilt from objects/ but from DATA/trash/ */
+    if (rc == RS_OK)
+        rc = exec(x->w, "CREATE TABLE IF NOT EXISTS trash(study_uid TEXT PRIMARY KEY)", err);
     sqlite3_wal_hook(x->w, wal_hook, x);
     return rc ? rc : prepare_writes(x, err);
 }
@@ -727,7 +730,6 @@ static void sq_maintain(store_index *ix)
 
 /* ---- the read side ------------------------------------------------------------------------------ */
 
-/* Prepare sql on a pooled reader, bind ?1 to text, step once: the row is in *s. */
 /* Reads the row a one-row lookup gives; called only when there is one. */
 typedef int (*row_fn)(sqlite3_stmt *s, void *ctx, rs_err *err);
 
@@ -1026,6 +1028,8 @@ static int select_sql(qb *q, const store_plan *p)
                                      : rs_buf_printf(&q->sql, " WHERE %s.n_instances > 0", ALIAS[p->level]);
     for (size_t i = 0; i < p->n_cond && rc == RS_OK; i++)
         rc = cond_sql(q, &p->cond[i]);
+    if (rc == RS_OK && p->level >= STORE_LEVEL_STUDY && p->q->trashed != 2)
+        rc = rs_buf_printf(&q->sql, " AND st.study_uid %sIN (SELECT study_uid FROM trash)", p->q->trashed ? "" : "NOT ");
     if (rc == RS_OK)
         rc = rs_buf_printf(&q->sql, " ORDER BY %s.id LIMIT %lld OFFSET %lld", ALIAS[p->level],
                            p->q->limit ? (long long)p->q->limit : -1LL, (long long)p->q->offset);
@@ -1090,6 +1094,21 @@ static int sq_query(store_index *ix, const store_plan *plan, store_match_fn fn, 
     return rc;
 }
 
+/* ---- trash ----------------------------------------------------------------------------------- */
+
+static int sq_trash(store_index *ix, const char *study_uid, int on, rs_err *err)
+{
+    const char *sql = !study_uid ? "DELETE FROM trash"
+                      : on       ? "INSERT OR IGNORE INTO trash(study_uid) VALUES(?1)"
+                                 : "DELETE FROM trash WHERE study_uid = ?1";
+    return read_one((sqlite_index *)ix, sql, study_uid, NULL, NULL, NULL, err);
+}
+
+static int sq_is_trashed(store_index *ix, const char *study_uid, int *yes, rs_err *err)
+{
+    return read_one((sqlite_index *)ix, "SELECT 1 FROM trash WHERE study_uid = ?1", study_uid, yes, NULL, NULL, err);
+}
+
 const store_index_ops store_index_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1105,4 +1124,6 @@ const store_index_ops store_index_sqlite = {
     .metadata = sq_metadata,
     .query = sq_query,
     .stats = sq_stats,
+    .trash = sq_trash,
+    .is_trashed = sq_is_trashed,
 };
