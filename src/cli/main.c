@@ -17,6 +17,12 @@ static const struct {
     {"dump", cmd_dump, "print a DICOM file (human dump, or DICOM JSON with --json)"},
     {"convert", cmd_convert, "re-encode a DICOM file in another transfer syntax"},
     {"serve", cmd_serve, "run the archive: DICOM store, query and retrieve"},
+    {"verify", cmd_verify, "check the stored files against their names and the index"},
+    {"reindex", cmd_reindex, "rebuild the index from the stored files alone"},
+    {"backup", cmd_backup, "incremental signed backup of a data directory"},
+    {"restore", cmd_restore, "restore a verified backup into a new data directory"},
+    {"import", cmd_import, "import DICOM files from untrusted media (folder, USB key, CD, ZIP)"},
+    {"export", cmd_export, "write a study as IHE PDI media (DICOMDIR, folder or ZIP)"},
 };
 
 static void usage(FILE *to)
