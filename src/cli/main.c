@@ -19,6 +19,12 @@ static const struct {
     {"serve", cmd_serve, "run the archive: DICOM store, query and retrieve"},
     {"render", cmd_render, "render a frame of a DICOM image as PNG or JPEG"},
     {"decode", cmd_decode, "decode a frame of a DICOM file to raw samples (--info describes it)"},
+    {"verify", cmd_verify, "check the stored files against their names and the index"},
+    {"reindex", cmd_reindex, "rebuild the index from the stored files alone"},
+    {"backup", cmd_backup, "incremental signed backup of a data directory"},
+    {"restore", cmd_restore, "restore a verified backup into a new data directory"},
+    {"import", cmd_import, "import DICOM files from untrusted media (folder, USB key, CD, ZIP)"},
+    {"export", cmd_export, "write a study as IHE PDI media (DICOMDIR, folder or ZIP)"},
 };
 
 static void usage(FILE *to)
