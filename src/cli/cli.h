@@ -13,6 +13,8 @@
 int cmd_dump(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /* Print "radshare: <path>: at byte N: <message>" (offset part only when known). */
 struct rs_err;

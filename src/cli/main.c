@@ -17,6 +17,8 @@ static const struct {
     {"dump", cmd_dump, "print a DICOM file (human dump, or DICOM JSON with --json)"},
     {"convert", cmd_convert, "re-encode a DICOM file in another transfer syntax"},
     {"serve", cmd_serve, "run the archive: DICOM store, query and retrieve"},
+    {"user", cmd_user, "staff accounts: add (password on stdin), list, disable"},
+    {"audit", cmd_audit, "the audit trail: verify the hash chain, list a study's records"},
 };
 
 static void usage(FILE *to)
