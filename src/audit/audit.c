@@ -365,7 +365,7 @@ out:
 
 /* ---- writing ---------------------------------------------------------------------------------- */
 
-static int put_json_string(rs_buf *b, const char *s, size_t max)
+int audit_json_string(rs_buf *b, const char *s, size_t max)
 {
     if (!s)
         return rs_buf_puts(b, "null");
@@ -418,13 +418,13 @@ static int build_line(audit_log *a, rs_buf *b, const char *event, const char *sh
     now_iso(t);
     int rc = rs_buf_printf(b, "{\"seq\":%llu,\"time\":\"%s\",\"event\":\"%s\",\"share\":",
                            (unsigned long long)(a->seq + 1), t, event);
-    rc = rc ? rc : put_json_string(b, share_id, MAX_FIELD);
+    rc = rc ? rc : audit_json_string(b, share_id, MAX_FIELD);
     rc = rc ? rc : rs_buf_puts(b, ",\"study\":");
-    rc = rc ? rc : put_json_string(b, study, MAX_FIELD);
+    rc = rc ? rc : audit_json_string(b, study, MAX_FIELD);
     rc = rc ? rc : rs_buf_puts(b, ",\"addr\":");
-    rc = rc ? rc : put_json_string(b, addr, MAX_FIELD);
+    rc = rc ? rc : audit_json_string(b, addr, MAX_FIELD);
     rc = rc ? rc : rs_buf_puts(b, ",\"ua\":");
-    rc = rc ? rc : put_json_string(b, ua, MAX_UA);
+    rc = rc ? rc : audit_json_string(b, ua, MAX_UA);
     rc = rc ? rc : rs_buf_printf(b, ",\"detail\":%s,\"prev\":\"%s\"", detail, a->prev);
     if (rc)
         return RS_ENOMEM;

@@ -46,6 +46,12 @@ void audit_close(audit_log *a);
 int audit_append(audit_log *a, const char *event, const char *share_id, const char *study, const char *addr,
                  const char *ua, const char *detail_json, uint64_t *seq_out, rs_err *err);
 
+/* s as a JSON string (quotes, \\ and control characters escaped, bytes >= 0x7f as \\u00XX so
+ * the line stays valid whatever a client sent), at most max input bytes; NULL gives null. For callers
+ * building detail_json from outside input. */
+struct rs_buf;
+int audit_json_string(struct rs_buf *b, const char *s, size_t max);
+
 /* One parsed record as given to query callbacks. Strings are the raw JSON text between the quotes
  * (escapes left as written), NUL-terminated copies; absent members are "". line is the whole line
  * without its newline - valid JSON, what the API returns. */

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "../audit/audit.h"
+#include "../util/buf.h"
 #include "statedb.h"
 
 #define SCHEMA_VERSION 1
@@ -636,4 +639,54 @@ const char *share_status_name(share_status st)
 {
     static const char *const names[] = {"ok", "unknown", "expired", "revoked", "throttled"};
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "?";
+}
+
+/* ---- JSON for the staff API -------------------------------------------------------------------- */
+
+void share_iso_time(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int json_member(rs_buf *b, const char *key, const char *val)
+{
+    int rc = rs_buf_printf(b, ",\"%s\":", key);
+    return rc ? rc : audit_json_string(b, val && val[0] ? val : NULL, 1024);
+}
+
+int share_json(rs_buf *b, const share *sh)
+{
+    static const char *const codes[] = {"none", "code", "birth_date"};
+    char created[32], expires[32], revoked[32];
+    share_iso_time(sh->created, created);
+    share_iso_time(sh->expires, expires);
+    share_iso_time(sh->revoked_at, revoked);
+    int rc = rs_buf_printf(b, "{\"id\":\"%s\",\"study\":\"%s\",\"series\":", sh->id, sh->study_uid);
+    if (!sh->series)
+        rc = rc ? rc : rs_buf_puts(b, "null");
+    for (size_t i = 0; sh->series && i < sh->n_series && rc == RS_OK; i++)
+        rc = rs_buf_printf(b, "%c\"%s\"", i ? ',' : '[', sh->series[i]);
+    if (sh->series && rc == RS_OK)
+        rc = rs_buf_puts(b, sh->n_series ? "]" : "[]");
+    rc = rc ? rc : rs_buf_printf(b, ",\"recipient\":{\"kind\":\"%s\"", share_kind_name(sh->kind));
+    rc = rc ? rc : json_member(b, "name", sh->name);
+    rc = rc ? rc : json_member(b, "email", sh->email);
+    rc = rc ? rc : json_member(b, "hl7", sh->hl7);
+    rc = rc ? rc : rs_buf_putc(b, '}');
+    rc = rc ? rc : json_member(b, "purpose", sh->purpose);
+    rc = rc ? rc : json_member(b, "created_by", sh->created_by);
+    rc = rc ? rc : rs_buf_printf(b, ",\"created\":\"%s\",\"expires\":\"%s\",\"revoked\":", created, expires);
+    if (rc == RS_OK && sh->revoked_at) {
+        rc = rs_buf_printf(b, "{\"at\":\"%s\"", revoked);
+        rc = rc ? rc : json_member(b, "by", sh->revoked_by);
+        rc = rc ? rc : rs_buf_putc(b, '}');
+    } else if (rc == RS_OK) {
+        rc = rs_buf_puts(b, "null");
+    }
+    return rc ? RS_ENOMEM
+              : rs_buf_printf(b, ",\"access_code\":\"%s\",\"download\":%s}",
+                              codes[(unsigned)sh->code_kind < 3 ? sh->code_kind : 0], sh->download ? "true" : "false");
 }

@@ -132,6 +132,15 @@ int share_grant_create(share_db *db, const share *sh, int64_t now, char grant_ou
 /* 1 if `grant` (the cookie value, may be NULL) unlocks this share now; shares without code: always 1. */
 int share_grant_check(share_db *db, const share *sh, const char *grant, int64_t now);
 
+/* The share as the staff API shows it (never the token):
+ * {"id","study","series":[...]|null,"recipient":{"kind","name","email","hl7"},"purpose","created_by",
+ *  "created","expires","revoked":null|{"at","by"},"access_code":"none"|"code"|"birth_date","download"}
+ * times as ISO-8601 UTC. Appended to out. */
+struct rs_buf;
+int share_json(struct rs_buf *out, const share *sh);
+/* ISO-8601 UTC ("2026-12-04T13:23:56Z") of t into out[24]. */
+void share_iso_time(int64_t t, char out[32]);
+
 void share_clear(share *sh);
 
 const char *share_kind_name(share_kind k);     /* "practitioner" | "patient" */

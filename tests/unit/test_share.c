@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "share/share.h"
+#include "util/buf.h"
 #include "t.h"
 
 #define STUDY "1.2.826.0.1.3680043.8.498.1"
@@ -185,7 +186,32 @@ static void test_expiry_revoke_scope(share_db *db)
     share_clear(&sh);
     CHECK_EQ_INT(share_get(db, id, &sh, NULL), RS_OK);
     CHECK_EQ_INT(sh.revoked_at, T0 + 20);
+    rs_buf j = RS_BUF_INIT;
+    CHECK_EQ_INT(share_json(&j, &sh), RS_OK);
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"id\":\"%s\",\"study\":\"" STUDY "\",\"series\":null,\"recipient\":{\"kind\":\"practitioner\","
+             "\"name\":\"Dr. Anne Peeters\",\"email\":\"gp@example.org\",\"hl7\":null},\"purpose\":\"report\","
+             "\"created_by\":\"alice\",\"created\":\"2027-01-15T08:00:00Z\",\"expires\":\"2027-02-14T08:00:00Z\","
+             "\"revoked\":{\"at\":\"2027-01-15T08:00:20Z\",\"by\":\"bob\"},\"access_code\":\"none\",\"download\":false}",
+             id);
+    CHECK_EQ_STR((char *)j.p, want);
     share_clear(&sh);
+    rs_buf_free(&j);
+    CHECK_EQ_INT(share_get(db, "nosuchshare0", &sh, NULL), RS_ENOTFOUND);
+
+    /* outside text is escaped in the JSON */
+    q = base();
+    q.name = "<script>\"x\"</script>\n";
+    q.series = series;
+    q.n_series = 1;
+    CHECK_EQ_INT(share_create(db, &q, T0, tok, id, NULL), RS_OK);
+    CHECK_EQ_INT(share_get(db, id, &sh, NULL), RS_OK);
+    CHECK_EQ_INT(share_json(&j, &sh), RS_OK);
+    CHECK(strstr((char *)j.p, "\"name\":\"<script>\\\"x\\\"</script>\\u000a\"") != NULL);
+    CHECK(strstr((char *)j.p, "\"series\":[\"" SER1 "\"]") != NULL);
+    share_clear(&sh);
+    rs_buf_free(&j);
 
     /* the default is configurable */
     share_db *d7;
