@@ -31,6 +31,14 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all deps check demo fuzz bench clean
 all: $(BUILD)/radshare
 
+# the viewer (src/web/) embedded in the binary: tools/gen_web_assets.py -> $(BUILD)/gen/web_assets.c
+WEB_SRC  := $(shell find src/web -type f 2>/dev/null | sort)
+LIB_OBJ  += $(BUILD)/obj/$(BUILD)/gen/web_assets.o
+$(BUILD)/gen/web_assets.c: tools/gen_web_assets.py $(WEB_SRC) $(wildcard src/web)
+	@mkdir -p $(dir $@)
+	$(Q)python3 tools/gen_web_assets.py src/web $@
+$(BUILD)/obj/$(BUILD)/gen/web_assets.o: CFLAGS += -Isrc
+
 Q := $(if $(V),,@)
 
 $(BUILD)/obj/%.o: %.c

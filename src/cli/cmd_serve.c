@@ -8,6 +8,7 @@
  * Signals are taken by a thread of their own with sigwait(), so no handler and no global.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,7 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../http/api.h"
+#include "../http/assets.h"
+#include "../http/dicomweb.h"
+#include "../http/http.h"
 #include "../net/server.h"
+#include "../dicom/writer.h"
 #include "../store/store.h"
 #include "../util/log.h"
 #include "cli.h"
@@ -31,6 +37,10 @@ typedef struct serve_opts {
     int timeout_s;
     net_peer peers[MAX_PEERS];
     unsigned n_peers;
+    int http_port;              /* 0: no HTTP server */
+    char http_bind[256];
+    unsigned http_max_conns;
+    uint64_t stow_max_bytes;
 } serve_opts;
 
 static void serve_usage(FILE *to)
@@ -46,6 +56,10 @@ static void serve_usage(FILE *to)
             "                          SERVICES limits what it may do from a remote address: store,find,move,get\n"
             "  --max-associations N    concurrent associations (default 64)\n"
             "  --timeout S             seconds to wait for a peer (default 60)\n"
+            "  --http-port N           HTTP port: DICOMweb, API, viewer (default 8080; 0: no HTTP)\n"
+            "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
+            "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
+            "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
 
@@ -91,6 +105,26 @@ static int apply(serve_opts *o, const char *key, const char *val)
         if (parse_int(val, 1, 86400, &v))
             return RS_EINVAL;
         o->timeout_s = (int)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "http-port")) {
+        if (parse_int(val, 0, 65535, &v))
+            return RS_EINVAL;
+        o->http_port = (int)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "http-bind"))
+        return snprintf(o->http_bind, sizeof o->http_bind, "%s", val) < (int)sizeof o->http_bind ? RS_OK : RS_EINVAL;
+    if (!strcmp(key, "http-max-connections")) {
+        if (parse_int(val, 1, 100000, &v))
+            return RS_EINVAL;
+        o->http_max_conns = (unsigned)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "stow-max-bytes")) {
+        if (parse_int(val, 1, LONG_MAX, &v))
+            return RS_EINVAL;
+        o->stow_max_bytes = (uint64_t)v;
         return RS_OK;
     }
     if (!strcmp(key, "peer")) {
@@ -144,6 +178,38 @@ static int read_config(serve_opts *o, const char *path)
     return rc;
 }
 
+/* The web side: the HTTP server with DICOMweb, the staff API and the viewer's files. */
+typedef struct web {
+    http_server *http;
+    dicomweb *dw;
+    api_ctx api;
+} web;
+
+static void web_stop(web *w)
+{
+    http_server_free(w->http); /* first: no handler runs after this */
+    dicomweb_free(w->dw);
+}
+
+static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
+{
+    memset(w, 0, sizeof *w);
+    if (!o->http_port)
+        return RS_OK;
+    http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
+                      .timeout_s = (unsigned)o->timeout_s, .log_requests = 1};
+    dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
+    int rc = http_server_new(&hc, &w->http, err);
+    rc = rc ? rc : dicomweb_register(w->http, st, &dwo, &w->dw, err);
+    w->api = (api_ctx){.srv = w->http, .st = st, .dw = w->dw, .version = DCM_IMPL_VERSION};
+    rc = rc ? rc : api_register(w->http, &w->api, err);
+    rc = rc ? rc : assets_register(w->http, err);
+    rc = rc ? rc : http_server_start(w->http, err);
+    if (rc)
+        web_stop(w);
+    return rc;
+}
+
 typedef struct sig_ctx {
     sigset_t set;
     net_server *srv;
@@ -167,6 +233,8 @@ int cmd_serve(int argc, char **argv)
         {"dicom-port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'},
         {"peer", required_argument, 0, 'P'},       {"max-associations", required_argument, 0, 'm'},
         {"timeout", required_argument, 0, 't'},    {"config", required_argument, 0, 'c'},
+        {"http-port", required_argument, 0, 'H'},  {"http-bind", required_argument, 0, 'B'},
+        {"http-max-connections", required_argument, 0, 'C'}, {"stow-max-bytes", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     serve_opts *o = calloc(1, sizeof *o);
     if (!o)
@@ -176,6 +244,8 @@ int cmd_serve(int argc, char **argv)
     o->dicom_port = 11112;
     o->max_assocs = 64;
     o->timeout_s = 60;
+    o->http_port = 8080;
+    snprintf(o->http_bind, sizeof o->http_bind, "127.0.0.1");
     int status = RS_EXIT_ERROR, c;
     /* the config file first, so the command line overrides it */
     for (int i = 1; i < argc - 1; i++)
@@ -226,8 +296,15 @@ int cmd_serve(int argc, char **argv)
                       .n_peers = o->n_peers, .log_level = RS_LOG_INFO};
     memcpy(cfg.aet, o->aet, sizeof cfg.aet);
     net_server *srv = NULL;
+    web w;
     if (net_server_start(&cfg, st, &srv, &err) != RS_OK) {
         fprintf(stderr, "radshare serve: %s\n", err.msg);
+        store_close(st);
+        goto out;
+    }
+    if (web_start(o, st, &w, &err) != RS_OK) {
+        fprintf(stderr, "radshare serve: %s\n", err.msg);
+        net_server_free(srv);
         store_close(st);
         goto out;
     }
@@ -239,6 +316,7 @@ int cmd_serve(int argc, char **argv)
     /* the signal thread has returned if a signal stopped us; otherwise wake it */
     pthread_cancel(sig_thr);
     pthread_join(sig_thr, NULL);
+    web_stop(&w);
     net_server_free(srv);
     store_close(st);
     rs_log(RS_LOG_INFO, "radshare stopped");

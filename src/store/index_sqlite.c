@@ -450,6 +450,9 @@ static int writer_setup(sqlite_index *x, rs_err *err)
                         "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=0", err);
     if (rc == RS_OK)
         rc = ensure_schema(x->w, err);
+    /* outside the versioned schema: trash marks are not rebuilt from objects/ but from DATA/trash/ */
+    if (rc == RS_OK)
+        rc = exec(x->w, "CREATE TABLE IF NOT EXISTS trash(study_uid TEXT PRIMARY KEY)", err);
     sqlite3_wal_hook(x->w, wal_hook, x);
     return rc ? rc : prepare_writes(x, err);
 }
@@ -745,18 +748,25 @@ static int read_one(sqlite_index *x, sqlite3 *db, const char *sql, const char *a
     return r == SQLITE_ROW || r == SQLITE_DONE ? RS_OK : sq_err(db, err, "reading the index");
 }
 
-static int sq_has_hash(store_index *ix, const char *hash, int *yes, rs_err *err)
+/* Run a one-statement lookup (or small write) with one text argument on a reader; *yes: a row came back. */
+static int run_one(sqlite_index *x, const char *sql, const char *arg, int *yes, rs_err *err)
 {
-    sqlite_index *x = (sqlite_index *)ix;
     sqlite3 *db;
     sqlite3_stmt *s = NULL;
-    int rc = get_reader(x, &db, err);
+    int found = 0, rc = get_reader(x, &db, err);
     if (rc)
         return rc;
-    rc = read_one(x, db, "SELECT 1 FROM instances WHERE hash = ?1 LIMIT 1", hash, &s, yes, err);
+    rc = read_one(x, db, sql, arg, &s, &found, err);
     sqlite3_finalize(s);
     put_reader(x, db);
+    if (yes)
+        *yes = found;
     return rc;
+}
+
+static int sq_has_hash(store_index *ix, const char *hash, int *yes, rs_err *err)
+{
+    return run_one((sqlite_index *)ix, "SELECT 1 FROM instances WHERE hash = ?1 LIMIT 1", hash, yes, err);
 }
 
 static void col_copy(sqlite3_stmt *s, int i, char *out, size_t cap)
@@ -1027,6 +1037,8 @@ static int select_sql(qb *q, const store_plan *p)
                                      : rs_buf_printf(&q->sql, " WHERE %s.n_instances > 0", ALIAS[p->level]);
     for (size_t i = 0; i < p->n_cond && rc == RS_OK; i++)
         rc = cond_sql(q, &p->cond[i]);
+    if (rc == RS_OK && p->level >= STORE_LEVEL_STUDY && p->q->trashed != 2)
+        rc = rs_buf_printf(&q->sql, " AND st.study_uid %sIN (SELECT study_uid FROM trash)", p->q->trashed ? "" : "NOT ");
     if (rc == RS_OK)
         rc = rs_buf_printf(&q->sql, " ORDER BY %s.id LIMIT %lld OFFSET %lld", ALIAS[p->level],
                            p->q->limit ? (long long)p->q->limit : -1LL, (long long)p->q->offset);
@@ -1091,6 +1103,21 @@ static int sq_query(store_index *ix, const store_plan *plan, store_match_fn fn, 
     return rc;
 }
 
+/* ---- trash ----------------------------------------------------------------------------------- */
+
+static int sq_trash(store_index *ix, const char *study_uid, int on, rs_err *err)
+{
+    const char *sql = !study_uid ? "DELETE FROM trash"
+                      : on       ? "INSERT OR IGNORE INTO trash(study_uid) VALUES(?1)"
+                                 : "DELETE FROM trash WHERE study_uid = ?1";
+    return run_one((sqlite_index *)ix, sql, study_uid, NULL, err);
+}
+
+static int sq_is_trashed(store_index *ix, const char *study_uid, int *yes, rs_err *err)
+{
+    return run_one((sqlite_index *)ix, "SELECT 1 FROM trash WHERE study_uid = ?1", study_uid, yes, err);
+}
+
 const store_index_ops store_index_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1106,4 +1133,6 @@ const store_index_ops store_index_sqlite = {
     .metadata = sq_metadata,
     .query = sq_query,
     .stats = sq_stats,
+    .trash = sq_trash,
+    .is_trashed = sq_is_trashed,
 };
