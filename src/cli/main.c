@@ -25,6 +25,8 @@ static const struct {
     {"restore", cmd_restore, "restore a verified backup into a new data directory"},
     {"import", cmd_import, "import DICOM files from untrusted media (folder, USB key, CD, ZIP)"},
     {"export", cmd_export, "write a study as IHE PDI media (DICOMDIR, folder or ZIP)"},
+    {"user", cmd_user, "staff accounts: add (password on stdin), list, disable"},
+    {"audit", cmd_audit, "the audit trail: verify the hash chain, list a study's records"},
 };
 
 static void usage(FILE *to)
