@@ -13,6 +13,7 @@
 int cmd_dump(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Print "radshare: <path>: at byte N: <message>" (offset part only when known). */
 struct rs_err;

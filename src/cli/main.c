@@ -17,6 +17,7 @@ static const struct {
     {"dump", cmd_dump, "print a DICOM file (human dump, or DICOM JSON with --json)"},
     {"convert", cmd_convert, "re-encode a DICOM file in another transfer syntax"},
     {"serve", cmd_serve, "run the archive: DICOM store, query and retrieve"},
+    {"report", cmd_report, "send a report with its share link by e-mail / HL7, see deliveries"},
 };
 
 static void usage(FILE *to)
