@@ -23,6 +23,7 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Print "radshare: <path>: at byte N: <message>" (offset part only when known). */
 struct rs_err;

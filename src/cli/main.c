@@ -27,6 +27,7 @@ static const struct {
     {"export", cmd_export, "write a study as IHE PDI media (DICOMDIR, folder or ZIP)"},
     {"user", cmd_user, "staff accounts: add (password on stdin), list, disable"},
     {"audit", cmd_audit, "the audit trail: verify the hash chain, list a study's records"},
+    {"report", cmd_report, "send a report with its share link by e-mail / HL7, see deliveries"},
 };
 
 static void usage(FILE *to)
