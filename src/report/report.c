@@ -6,10 +6,12 @@
  * (e-mail Message-ID, HL7 MSH-10): every retry sends the same identifier, which lets a receiver
  * recognise a message it already has when an acknowledgement was lost.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "report.h"
@@ -90,6 +92,8 @@ int report_db_open(const char *datadir, report_db **out, rs_err *err)
     *out = NULL;
     if (snprintf(path, sizeof path, "%s/state.sqlite", datadir) >= (int)sizeof path)
         return rs_err_set(err, RS_EINVAL, "data directory path too long");
+    if (mkdir(datadir, 0700) < 0 && errno != EEXIST)
+        return rs_err_set(err, RS_EIO, "%s: %s", datadir, strerror(errno));
     report_db *d = calloc(1, sizeof *d);
     if (!d)
         return rs_err_set(err, RS_ENOMEM, "out of memory");
