@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../net/server.h"
+#include "../report/service.h"
 #include "../store/store.h"
 #include "../util/log.h"
 #include "cli.h"
@@ -31,6 +32,7 @@ typedef struct serve_opts {
     int timeout_s;
     net_peer peers[MAX_PEERS];
     unsigned n_peers;
+    char report_kv[5][1024];   /* public-url, smtp, mail-from, hl7, directory (report module) */
 } serve_opts;
 
 static void serve_usage(FILE *to)
@@ -46,6 +48,8 @@ static void serve_usage(FILE *to)
             "                          SERVICES limits what it may do from a remote address: store,find,move,get\n"
             "  --max-associations N    concurrent associations (default 64)\n"
             "  --timeout S             seconds to wait for a peer (default 60)\n"
+            "  --public-url URL --smtp smtp://HOST:PORT --mail-from ADDR --hl7 HOST:PORT --directory FILE\n"
+            "                          report delivery (docs/report.md)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
 
@@ -98,6 +102,10 @@ static int apply(serve_opts *o, const char *key, const char *val)
             return RS_ELIMIT;
         return net_peer_parse(val, &o->peers[o->n_peers++]);
     }
+    static const char *const report_keys[5] = {"public-url", "smtp", "mail-from", "hl7", "directory"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(key, report_keys[i]))
+            return snprintf(o->report_kv[i], sizeof o->report_kv[i], "%s", val) < (int)sizeof o->report_kv[i] ? RS_OK : RS_EINVAL;
     return RS_ENOTFOUND;
 }
 
@@ -167,6 +175,9 @@ int cmd_serve(int argc, char **argv)
         {"dicom-port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'},
         {"peer", required_argument, 0, 'P'},       {"max-associations", required_argument, 0, 'm'},
         {"timeout", required_argument, 0, 't'},    {"config", required_argument, 0, 'c'},
+        {"public-url", required_argument, 0, 'U'}, {"smtp", required_argument, 0, 'S'},
+        {"mail-from", required_argument, 0, 'F'},  {"hl7", required_argument, 0, 'H'},
+        {"directory", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     serve_opts *o = calloc(1, sizeof *o);
     if (!o)
@@ -231,6 +242,16 @@ int cmd_serve(int argc, char **argv)
         store_close(st);
         goto out;
     }
+    report_service *reports = NULL;
+    report_service_config rcfg = {.datadir = o->data, .public_url = o->report_kv[0], .hl7 = o->report_kv[3],
+                                  .directory = o->report_kv[4],
+                                  .outbox = {.smtp_url = o->report_kv[1], .mail_from = o->report_kv[2]}};
+    if (report_service_start(&rcfg, &reports, &err) != RS_OK) {
+        fprintf(stderr, "radshare serve: reports: %s\n", err.msg);
+        net_server_free(srv);
+        store_close(st);
+        goto out;
+    }
     rs_log(RS_LOG_INFO, "radshare serving data directory %s", o->data);
     sc.srv = srv;
     pthread_t sig_thr;
@@ -239,6 +260,7 @@ int cmd_serve(int argc, char **argv)
     /* the signal thread has returned if a signal stopped us; otherwise wake it */
     pthread_cancel(sig_thr);
     pthread_join(sig_thr, NULL);
+    report_service_stop(reports);
     net_server_free(srv);
     store_close(st);
     rs_log(RS_LOG_INFO, "radshare stopped");

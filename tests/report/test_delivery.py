@@ -463,8 +463,36 @@ def test_archive_demographics():
         ml.close()
 
 
+def test_serve_worker():
+    """radshare serve runs the outbox: a report queued by the CLI (--wait 0) is delivered by serve."""
+    data = os.path.join(TMP, "d9")
+    sp, dport = free_port(), free_port()
+    p = run(["send", "--data", data, "--study", "1.2.9", "--text-file", write("s.txt", "serve\n"), "--link", LINK,
+             "--to-name", "S", "--to-email", "s@cabinet.example", "--wait", "0"])
+    report(p.returncode == 1 and deliveries(p)[0]["status"] == "pending", "--wait 0: queued only", p.stdout)
+    ctl, box = smtp_server(sp)
+    log = open(os.path.join(TMP, "serve9.log"), "ab")
+    srv = subprocess.Popen([RADSHARE, "serve", "--data", data, "--dicom-port", str(dport), "--smtp",
+                            f"smtp://127.0.0.1:{sp}", "--mail-from", "r@radshare.example.org",
+                            "--public-url", "https://radshare.example.org"], stdout=log, stderr=log)
+    try:
+        for _ in range(150):
+            if box.messages:
+                break
+            time.sleep(0.1)
+        srv.send_signal(signal.SIGTERM)
+        rc = srv.wait(timeout=30)
+        st = deliveries(run(["status", "--data", data]))
+        report(len(box.messages) == 1 and rc == 0 and st[0]["status"] == "sent",
+               "radshare serve delivers the queued report, stops cleanly on SIGTERM", f"rc={rc} {st}")
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        ctl.stop()
+
+
 for t in (test_email_and_hl7, test_access_code_refused, test_hl7_retries, test_smtp_permanent, test_restart,
-          test_cancel, test_directory, test_archive_demographics):
+          test_cancel, test_directory, test_archive_demographics, test_serve_worker):
     try:
         t()
     except Exception as e:  # a crash in one group is a failure, the others still run
