@@ -63,6 +63,7 @@ class Mailbox:
     """An aiosmtpd handler keeping every message; refuses RCPT for addresses starting with 'bounce'."""
     def __init__(self):
         self.messages = []
+        self.tls = []
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("bounce"):
@@ -71,13 +72,14 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.tls.append(session.ssl is not None)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
 
 
-def smtp_server(port):
+def smtp_server(port, **kw):
     box = Mailbox()
-    c = Controller(box, hostname="127.0.0.1", port=port)
+    c = Controller(box, hostname="127.0.0.1", port=port, **kw)
     c.start()
     return c, box
 
@@ -463,6 +465,37 @@ def test_archive_demographics():
         ml.close()
 
 
+def test_starttls():
+    """A relay offering STARTTLS (and requiring it): the message goes over TLS, the certificate verified."""
+    import ssl
+    key, crt = os.path.join(TMP, "relay.key"), os.path.join(TMP, "relay.crt")
+    g = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       capture_output=True)
+    if not report(g.returncode == 0, "test certificate made with openssl", g.stderr.decode()):
+        return
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(crt, key)
+    data = os.path.join(TMP, "d10")
+    sp = free_port()
+    ctl, box = smtp_server(sp, tls_context=ctx, require_starttls=True)
+    try:
+        base = ["send", "--data", data, "--study", "1.2.10", "--text-file", write("tls.txt", "tls\n"), "--link",
+                LINK, "--to-name", "T", "--to-email", "t@cabinet.example", "--smtp", f"smtp://127.0.0.1:{sp}",
+                "--mail-from", "r@radshare.example.org", "--retry-base-ms", "200"]
+        p = run(base + ["--wait", "2"])
+        ds = deliveries(p)
+        report(p.returncode == 1 and not box.messages and ds and ds[0]["status"] == "pending",
+               "STARTTLS with an untrusted certificate: not sent, still pending", p.stdout)
+        p = run(["deliver", "--data", data, "--smtp", f"smtp://127.0.0.1:{sp}", "--mail-from",
+                 "r@radshare.example.org", "--smtp-ca", crt, "--wait", "20"])
+        report(p.returncode == 0 and len(box.messages) == 1 and box.tls == [True],
+               "STARTTLS offered and required: delivered over TLS (certificate verified with --smtp-ca)",
+               p.stdout + p.stderr)
+    finally:
+        ctl.stop()
+
+
 def test_serve_worker():
     """radshare serve runs the outbox: a report queued by the CLI (--wait 0) is delivered by serve."""
     data = os.path.join(TMP, "d9")
@@ -492,7 +525,8 @@ def test_serve_worker():
 
 
 for t in (test_email_and_hl7, test_access_code_refused, test_hl7_retries, test_smtp_permanent, test_restart,
-          test_cancel, test_directory, test_archive_demographics, test_serve_worker):
+          test_cancel, test_directory, test_archive_demographics, test_starttls,
+          test_serve_worker):
     try:
         t()
     except Exception as e:  # a crash in one group is a failure, the others still run
