@@ -439,7 +439,7 @@ def test_archive_demographics():
     ds.save_as(f, write_like_original=False)
     dport = free_port()
     log = open(os.path.join(TMP, "serve.log"), "ab")
-    srv = subprocess.Popen([RADSHARE, "serve", "--data", data, "--dicom-port", str(dport)], stdout=log, stderr=log)
+    srv = subprocess.Popen([RADSHARE, "serve", "--data", data, "--dicom-port", str(dport), "--http-port", "0"], stdout=log, stderr=log)
     ok = False
     for _ in range(100):
         if subprocess.run(["storescu", "-aec", "RADSHARE", "127.0.0.1", str(dport), f],
@@ -505,7 +505,7 @@ def test_serve_worker():
     report(p.returncode == 1 and deliveries(p)[0]["status"] == "pending", "--wait 0: queued only", p.stdout)
     ctl, box = smtp_server(sp)
     log = open(os.path.join(TMP, "serve9.log"), "ab")
-    srv = subprocess.Popen([RADSHARE, "serve", "--data", data, "--dicom-port", str(dport), "--smtp",
+    srv = subprocess.Popen([RADSHARE, "serve", "--data", data, "--dicom-port", str(dport), "--http-port", "0", "--smtp",
                             f"smtp://127.0.0.1:{sp}", "--mail-from", "r@radshare.example.org",
                             "--public-url", "https://radshare.example.org"], stdout=log, stderr=log)
     try:
