@@ -263,12 +263,12 @@ def main():
                "no token in state.sqlite or the audit files (the share id is there)")
             r = subprocess.run([RADSHARE, "audit", "verify", "--data", data], capture_output=True, text=True)
             ok(r.returncode == 0, "radshare audit verify while serve runs: intact", r.stdout + r.stderr)
-        finally:
             srv.send_signal(signal.SIGTERM)
-            try:
-                srv.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+            ok(srv.wait(timeout=30) == 0, "serve exits cleanly on SIGTERM (and, under SAN, without leak reports)")
+        finally:
+            if srv.poll() is None:
                 srv.kill()
+                srv.wait()
     print("1..%d" % n)
     return 1 if failed else 0
 
