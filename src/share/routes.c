@@ -14,7 +14,9 @@
 
 #define UNLOCK_COOKIE "radshare_unlock"
 #define SEEN_SLOTS 256
-#define SEEN_EVERY_S 60 /* one images.viewed record per share and series per minute */
+#define SEEN_EVERY_S 60
+#define LOGIN_MAX 10            /* failed staff logins per address ... */
+#define LOGIN_WINDOW (15 * 60)  /* ... per this many seconds */ /* one images.viewed record per share and series per minute */
 
 struct share_web {
     share_db *shares;
@@ -35,6 +37,13 @@ struct share_web {
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
+}
+
+static void set_retry_after(http_req *rq, int64_t retry)
+{
+    char ra[24];
+    snprintf(ra, sizeof ra, "%lld", (long long)retry);
+    http_set_header(rq, "Retry-After", ra);
 }
 
 /* ---- audit -------------------------------------------------------------------------------------- */
@@ -134,9 +143,7 @@ static int refuse(share_web *w, http_req *rq, share_status st, const share *sh, 
                                                                                      : "access.refused",
              st == SHARE_UNKNOWN || st == SHARE_THROTTLED ? NULL : sh, d);
     if (st == SHARE_THROTTLED) {
-        char ra[24];
-        snprintf(ra, sizeof ra, "%lld", (long long)retry);
-        http_set_header(rq, "Retry-After", ra);
+        set_retry_after(rq, retry);
         no_leak_headers(rq);
         return wants_json(rest) ? http_reply_error(rq, 429, "too many unknown links from your address")
                                 : reply_page(rq, 429, "Too many attempts",
@@ -214,9 +221,7 @@ static int do_unlock(share_web *w, http_req *rq, const share *sh, const char *to
     if (rc)
         return http_reply_error(rq, 503, "%s", err.msg);
     if (res == SHARE_CODE_LOCKED) {
-        char ra[24];
-        snprintf(ra, sizeof ra, "%lld", (long long)retry);
-        http_set_header(rq, "Retry-After", ra);
+        set_retry_after(rq, retry);
         audit_rq(w, rq, "access.code_locked", sh, NULL);
         return http_reply_error(rq, 429, "too many wrong codes: try again in %lld s", (long long)retry);
     }
@@ -511,6 +516,21 @@ static int api_audit(http_req *rq, void *ctx)
 
 /* ---- login and the auth hook -------------------------------------------------------------------- */
 
+/* Failed staff logins (form or Basic) per address: 1 and *retry when over the limit. */
+static int login_locked(share_web *w, http_req *rq, int64_t *retry)
+{
+    char b[96];
+    snprintf(b, sizeof b, "login:%.64s", http_req_peer(rq));
+    return share_limit_locked(w->shares, b, LOGIN_MAX, LOGIN_WINDOW, now_s(), retry, NULL) == 1;
+}
+
+static void login_failed(share_web *w, http_req *rq)
+{
+    char b[96];
+    snprintf(b, sizeof b, "login:%.64s", http_req_peer(rq));
+    share_limit_fail(w->shares, b, now_s(), NULL);
+}
+
 static int api_login(http_req *rq, void *ctx)
 {
     share_web *w = ctx;
@@ -524,7 +544,16 @@ static int api_login(http_req *rq, void *ctx)
         return http_reply_error(rq, 400, "expected {\"user\": \"...\", \"password\": \"...\"}");
     auth_user u;
     char sid[TOKEN_CHARS + 1];
+    int64_t retry;
+    if (login_locked(w, rq, &retry)) {
+        jsonin_free(&j);
+        set_retry_after(rq, retry);
+        audit_rq(w, rq, "staff.login_locked", NULL, NULL);
+        return http_reply_error(rq, 429, "too many failed logins from your address");
+    }
     int rc = auth_check_basic(w->auth, jsonin_str(&j, "user"), jsonin_str(&j, "password"), &u, &err);
+    if (rc == RS_ENOTFOUND)
+        login_failed(w, rq);
     rs_buf d = RS_BUF_INIT;
     if (rs_buf_puts(&d, "{\"user\":") == RS_OK && audit_json_string(&d, jsonin_str(&j, "user"), 64) == RS_OK &&
         rs_buf_putc(&d, '}') == RS_OK)
@@ -570,8 +599,15 @@ int share_web_auth(http_req *rq, void *ctx)
     int ok = 0;
     if (auth_cookie_get(http_req_header(rq, "Cookie"), AUTH_COOKIE, sid, sizeof sid))
         ok = auth_session_lookup(w->auth, sid, now_s(), &u, NULL) == RS_OK;
-    if (!ok && authz)
-        ok = auth_check_header(w->auth, authz, &u, NULL) == RS_OK;
+    int64_t retry;
+    if (!ok && authz && login_locked(w, rq, &retry)) {
+        set_retry_after(rq, retry);
+        return -429;
+    }
+    if (!ok && authz && !(ok = auth_check_header(w->auth, authz, &u, NULL) == RS_OK)) {
+        login_failed(w, rq);
+        audit_rq(w, rq, "staff.login_failed", NULL, "{\"via\":\"basic\"}");
+    }
     if (ok)
         return u.role == AUTH_ADMIN ? HTTP_ROLE_ADMIN : HTTP_ROLE_STAFF;
     int users = 1;

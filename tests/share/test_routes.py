@@ -243,6 +243,14 @@ def main():
             r = http("GET", base + "/api/audit?study=" + study_a)
             ok(r.status == 401, "the audit API needs credentials", r.status)
 
+            # staff password guessing: 10 failures per address per 15 min (one wrong Basic above)
+            st = [http("POST", base + "/api/login", {"user": "alice", "password": "guess %d" % i}).status for i in range(12)]
+            ok(st[:9] == [401] * 9 and st[9:] == [429] * 3, "failed logins from one address: 401 then 429", st)
+            r = http("GET", base + "/api/shares", headers=basic("alice", "correct horse battery"))
+            ok(r.status == 429 and r.headers.get("Retry-After"), "then even the right Basic password: 429 + Retry-After", r.status)
+            r = http("GET", base + "/api/shares", headers=sess)
+            ok(r.status == 200, "an open session is not affected", r.status)
+
             # guessing
             statuses = []
             for i in range(40):
