@@ -183,8 +183,10 @@ def main():
             r = http("GET", url + "/studies/%s/series/%s/thumbnail" % (study_b, ser_b))
             ok(r.status == 404, "token of study A on study B's thumbnail: 404", r.status)
             r = http("GET", url + "/studies/%s/series/%s/instances/%s/frames/1/rendered" % (study_a, ser_a1, sop_a1))
-            ok(r.status in (200, 501) and r.status != 404,
-               "an instance in scope reaches the WADO-RS rendering code (200, or 501 until render is merged)", r.status)
+            ok(r.status == 200 and r.headers.get_content_type() == "image/jpeg" and r.body[:2] == b"\xff\xd8",
+               "an instance in scope: rendered by the WADO-RS code as a JPEG", (r.status, r.body[:80]))
+            r = http("GET", url + "/studies/%s/series/%s/thumbnail" % (study_a, ser_a1))
+            ok(r.status == 200 and r.body[:2] == b"\xff\xd8", "a series thumbnail in scope: a JPEG", (r.status, r.body[:80]))
             r = http("GET", url + "/studies/%s/series/%s/instances/%s/frames/1/rendered" % (study_a, ser_a1, "1.2.3/../4"))
             ok(r.status in (400, 404), "path traversal in an instance UID refused", r.status)
 
