@@ -33,7 +33,10 @@ typedef struct serve_opts {
     char aet[17];
     char bind[256];
     int dicom_port;
+    int tls_port;
+    char tls_cert[4096], tls_key[4096], tls_ca[4096];
     unsigned max_assocs;
+    unsigned max_per_addr;
     int timeout_s;
     net_peer peers[MAX_PEERS];
     unsigned n_peers;
@@ -54,7 +57,13 @@ static void serve_usage(FILE *to)
             "  --peer AET=HOST:PORT[/SERVICES]\n"
             "                          a known DICOM peer (C-MOVE destination, remote access), repeatable;\n"
             "                          SERVICES limits what it may do from a remote address: store,find,move,get\n"
+            "  --dicom-tls-port N      DICOM over TLS on this port too (default: none)\n"
+            "  --tls-cert FILE         PEM certificate (chain) for DICOM TLS\n"
+            "  --tls-key FILE          PEM private key for DICOM TLS\n"
+            "  --tls-ca FILE           PEM CAs: DICOM TLS clients must present a certificate they signed\n"
             "  --max-associations N    concurrent associations (default 64)\n"
+            "  --max-associations-per-address N\n"
+            "                          of them from one remote address (default 16, 0: no own limit)\n"
             "  --timeout S             seconds to wait for a peer (default 60)\n"
             "  --http-port N           HTTP port: DICOMweb, API, viewer (default 8080; 0: no HTTP)\n"
             "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
@@ -93,6 +102,25 @@ static int apply(serve_opts *o, const char *key, const char *val)
         if (parse_int(val, 0, 65535, &v))
             return RS_EINVAL;
         o->dicom_port = (int)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "dicom-tls-port")) {
+        if (parse_int(val, 0, 65535, &v))
+            return RS_EINVAL;
+        o->tls_port = (int)v;
+        return RS_OK;
+    }
+    struct {
+        const char *key;
+        char *dst;
+    } paths[] = {{"tls-cert", o->tls_cert}, {"tls-key", o->tls_key}, {"tls-ca", o->tls_ca}};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (!strcmp(key, paths[i].key))
+            return snprintf(paths[i].dst, sizeof o->tls_cert, "%s", val) < (int)sizeof o->tls_cert ? RS_OK : RS_EINVAL;
+    if (!strcmp(key, "max-associations-per-address")) {
+        if (parse_int(val, 0, 100000, &v))
+            return RS_EINVAL;
+        o->max_per_addr = (unsigned)v;
         return RS_OK;
     }
     if (!strcmp(key, "max-associations")) {
@@ -233,6 +261,9 @@ int cmd_serve(int argc, char **argv)
         {"dicom-port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'},
         {"peer", required_argument, 0, 'P'},       {"max-associations", required_argument, 0, 'm'},
         {"timeout", required_argument, 0, 't'},    {"config", required_argument, 0, 'c'},
+        {"dicom-tls-port", required_argument, 0, 1001}, {"tls-cert", required_argument, 0, 1002},
+        {"tls-key", required_argument, 0, 1003},    {"tls-ca", required_argument, 0, 1004},
+        {"max-associations-per-address", required_argument, 0, 1005},
         {"http-port", required_argument, 0, 'H'},  {"http-bind", required_argument, 0, 'B'},
         {"http-max-connections", required_argument, 0, 'C'}, {"stow-max-bytes", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
@@ -243,6 +274,7 @@ int cmd_serve(int argc, char **argv)
     snprintf(o->aet, sizeof o->aet, "RADSHARE");
     o->dicom_port = 11112;
     o->max_assocs = 64;
+    o->max_per_addr = 16;
     o->timeout_s = 60;
     o->http_port = 8080;
     snprintf(o->http_bind, sizeof o->http_bind, "127.0.0.1");
@@ -292,8 +324,10 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     net_config cfg = {.bind_addr = o->bind[0] ? o->bind : NULL, .port = o->dicom_port,
-                      .max_assocs = o->max_assocs, .timeout_ms = o->timeout_s * 1000, .peers = o->peers,
-                      .n_peers = o->n_peers, .log_level = RS_LOG_INFO};
+                      .max_assocs = o->max_assocs, .max_per_addr = o->max_per_addr, .timeout_ms = o->timeout_s * 1000, .peers = o->peers,
+                      .n_peers = o->n_peers, .log_level = RS_LOG_INFO, .tls_port = o->tls_port,
+                      .tls_cert = o->tls_cert[0] ? o->tls_cert : NULL, .tls_key = o->tls_key[0] ? o->tls_key : NULL,
+                      .tls_ca = o->tls_ca[0] ? o->tls_ca : NULL};
     memcpy(cfg.aet, o->aet, sizeof cfg.aet);
     net_server *srv = NULL;
     web w;

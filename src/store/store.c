@@ -20,6 +20,7 @@
 #include "../dicom/reader.h"
 #include "../dicom/writer.h"
 #include "../util/log.h"
+#include "../util/vec.h"
 
 #define INDEX_FILE "index.sqlite"
 #define REBUILD_FILE "index.sqlite.rebuild"
@@ -596,14 +597,8 @@ typedef struct object_list {
 static int collect_object(void *ctx, const store_blob_info *info)
 {
     object_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 1024;
-        store_blob_info *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
+    if (rs_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v, 1024))
+        return RS_ENOMEM;
     l->v[l->n++] = *info;
     return 0;
 }
