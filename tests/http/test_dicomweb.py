@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 
@@ -148,6 +149,32 @@ def check_wado(srv, work, studies, files, ser):
     report(st == 200 and hw.get("content-type") == "application/dicom" and dataset_bytes(body) == dataset_bytes(orig),
            "WADO-URI application/dicom")
 
+    # pixels: frames as stored, rendered images
+    st, h, body = srv.get(path + "/frames/1", {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'})
+    fr = parse_multipart(body, h.get("content-type", "")) if st == 200 else []
+    report(st == 200 and len(fr) == 1 and fr[0][1] == pydicom.dcmread(files[sop]).PixelData,
+           "WADO-RS frames/1: the stored pixel bytes", f"{st} {body[:200]}")
+    st, _, _ = srv.get(path + "/frames/2")
+    report(st == 400, "frames/2 of a single-frame instance: 400")
+    st, h, png = srv.get(path + "/rendered", {"Accept": "image/png"})
+    report(st == 200 and h.get("content-type") == "image/png" and png_size(png) == (32, 32), "rendered as PNG 32x32",
+           f"{st} {h.get('content-type')}")
+    st, h, jpg = srv.get(path + "/rendered?quality=80")
+    report(st == 200 and h.get("content-type") == "image/jpeg" and jpg[:2] == b"\xff\xd8", "rendered as JPEG by default")
+    st, h, small = srv.get(path + "/frames/1/rendered?viewport=16,16", {"Accept": "image/png"})
+    report(st == 200 and png_size(small) == (16, 16), "rendered with viewport=16,16")
+    st, h, win = srv.get(path + "/rendered?window=100,50", {"Accept": "image/png"})
+    report(st == 200 and win != png and png_size(win) == (32, 32), "rendered with another window differs")
+    st2, _, _ = srv.get(path + "/rendered?window=100,50", {"Accept": "image/png", "If-None-Match": h.get("etag", "x")})
+    report(st2 == 304, "rendered revalidates with 304")
+    st, h, th = srv.get(f"/dicom-web/studies/{uid}/series/{se}/thumbnail")
+    report(st == 200 and th[:2] == b"\xff\xd8", "series thumbnail")
+    st, h, body = srv.get(f"/wado?requestType=WADO&studyUID={uid}&seriesUID={se}&objectUID={sop}"
+                           "&contentType=image/png&rows=16&columns=16")
+    report(st == 200 and png_size(body) == (16, 16), "WADO-URI image/png with rows/columns")
+    st, _, _ = srv.get(path + "/rendered?window=1,0")
+    report(st == 400, "window width 0: 400")
+
     # keep-alive: many requests over one connection
     c = srv.conn()
     socks, statuses = set(), []
@@ -160,6 +187,10 @@ def check_wado(srv, work, studies, files, ser):
     c.close()
     report(statuses == [200] * 5 and len(socks) == 1, "keep-alive: 5 requests on one connection", str(statuses))
     return uid, se, sop
+
+
+def png_size(b):
+    return struct.unpack(">II", b[16:24]) if b[:8] == b"\x89PNG\r\n\x1a\n" else None
 
 
 def parts_of(srv, path):
