@@ -1,7 +1,7 @@
 /*
  * cmd_serve.c - `radshare serve`: the archive server. Opens the store in the data directory and
- * runs the DICOM listener until SIGTERM or SIGINT, after which in-flight stores finish and it
- * exits cleanly.
+ * runs the DICOM listener and the HTTP server (DICOMweb, staff API, viewer; web_start) until
+ * SIGTERM or SIGINT, after which in-flight stores finish and it exits cleanly.
  *
  * Configuration comes from the command line and/or a config file of `key = value` lines with
  * the same names as the long options (`peer` may repeat); the command line wins.
