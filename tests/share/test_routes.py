@@ -275,6 +275,10 @@ def main():
             ok(r.returncode == 0, "radshare audit verify while serve runs: intact", r.stdout + r.stderr)
             srv.send_signal(signal.SIGTERM)
             ok(srv.wait(timeout=30) == 0, "serve exits cleanly on SIGTERM (and, under SAN, without leak reports)")
+            log.close()
+            text = open(os.path.join(tmp, "server.log"), "rb").read()
+            ok(b"/s/-/study.json" in text and all(t.encode() not in text for t in (token, tok3)),
+               "the server log names share requests without their token", text[-300:])
         finally:
             if srv.poll() is None:
                 srv.kill()
