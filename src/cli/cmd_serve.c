@@ -1,7 +1,7 @@
 /*
  * cmd_serve.c - `radshare serve`: the archive server. Opens the store in the data directory and
- * runs the DICOM listener until SIGTERM or SIGINT, after which in-flight stores finish and it
- * exits cleanly.
+ * runs the DICOM listener and the HTTP server (DICOMweb, staff API, viewer; web_start) until
+ * SIGTERM or SIGINT, after which in-flight stores finish and it exits cleanly.
  *
  * Configuration comes from the command line and/or a config file of `key = value` lines with
  * the same names as the long options (`peer` may repeat); the command line wins.
@@ -21,6 +21,7 @@
 #include "../http/dicomweb.h"
 #include "../http/http.h"
 #include "../net/server.h"
+#include "../share/routes.h"
 #include "../dicom/writer.h"
 #include "../report/service.h"
 #include "../store/store.h"
@@ -71,8 +72,9 @@ static void serve_usage(FILE *to)
             "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
             "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
             "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
-            "  --public-url URL --smtp smtp://HOST:PORT --mail-from ADDR --hl7 HOST:PORT --directory FILE\n"
-            "                          report delivery (docs/report.md)\n"
+            "  --public-url URL        the address share links carry (https://... makes cookies Secure)\n"
+            "  --smtp smtp://HOST:PORT --mail-from ADDR --hl7 HOST:PORT --directory FILE\n"
+            "                          report delivery by e-mail and HL7 (docs/report.md)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
 
@@ -219,12 +221,14 @@ typedef struct web {
     http_server *http;
     dicomweb *dw;
     api_ctx api;
+    share_web *sw;
 } web;
 
 static void web_stop(web *w)
 {
     http_server_free(w->http); /* first: no handler runs after this */
     dicomweb_free(w->dw);
+    share_web_free(w->sw);
 }
 
 static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
@@ -235,8 +239,15 @@ static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
     http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
                       .timeout_s = (unsigned)o->timeout_s, .log_requests = 1};
     dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
-    int rc = http_server_new(&hc, &w->http, err);
+    share_web_opts swo = {.public_url = o->report_kv[0]}; /* public-url */
+    int rc = share_web_open(o->data, &swo, st, &w->sw, err);
+    hc.auth = share_web_auth;
+    hc.auth_ctx = w->sw;
+    rc = rc ? rc : http_server_new(&hc, &w->http, err);
     rc = rc ? rc : dicomweb_register(w->http, st, &dwo, &w->dw, err);
+    if (rc == RS_OK)
+        share_web_set_dicomweb(w->sw, w->dw);
+    rc = rc ? rc : share_web_register(w->http, w->sw, err);
     w->api = (api_ctx){.srv = w->http, .st = st, .dw = w->dw, .version = DCM_IMPL_VERSION};
     rc = rc ? rc : api_register(w->http, &w->api, err);
     rc = rc ? rc : assets_register(w->http, err);

@@ -33,7 +33,7 @@
 #define MAX_STATUSES 16
 #define STREAM_BLOCK (256u << 10)
 #define INFLATE_CHUNK (64u << 10)
-#define DRAIN_MAX ((uint64_t)64 << 20)  /* body bytes discarded after a refusal before cutting */
+#define DRAIN_MAX ((uint64_t)1 << 30)  /* body bytes discarded after a refusal before the connection is cut */
 
 typedef struct status_count {
     int status;
@@ -730,6 +730,15 @@ static void inflate_some(http_req *rq, const void *p, size_t n)
         body_fail(rq, RS_EFORMAT, 400, "data after the end of the compressed body");
 }
 
+/* A refused body is answered at once when libmicrohttpd lets us (it then closes the connection). */
+static void answer_early(http_req *rq)
+{
+    if (rq->rt->o.flags & HTTP_ROUTE_STREAM_BODY)
+        rq->rt->fn(rq, rq->rt->ctx); /* the handler reports what was done before the refusal */
+    else
+        http_reply_error(rq, rq->body_status, "%s", rq->body_msg);
+}
+
 static enum MHD_Result feed(http_req *rq, const char *p, size_t n)
 {
     rq->raw_in += n;
@@ -741,7 +750,19 @@ static enum MHD_Result feed(http_req *rq, const char *p, size_t n)
         inflate_some(rq, p, n);
     else
         deliver(rq, p, n);
+    if (rq->body_rc)
+        answer_early(rq);
     return MHD_YES;
+}
+
+/* The path as logs may show it: a share link's token is a secret (issue 5), "/s/TOKEN/x" -> "/s/-/x". */
+static const char *log_path(const char *path, char *out, size_t cap)
+{
+    if (strncmp(path, "/s/", 3))
+        return path;
+    const char *rest = strchr(path + 3, '/');
+    snprintf(out, cap, "/s/-%s", rest ? rest : "");
+    return out;
 }
 
 static void finish(http_req *rq)
@@ -754,7 +775,9 @@ static void finish(http_req *rq)
     }
     int rc = rq->rt->fn(rq, rq->rt->ctx);
     if (!rq->replied) {
-        rs_log(RS_LOG_WARN, "http: %s %s: handler %s", rq->method, rq->path, rc ? rs_strerror(rc) : "gave no reply");
+        char lp[512];
+        rs_log(RS_LOG_WARN, "http: %s %s: handler %s", rq->method, log_path(rq->path, lp, sizeof lp),
+               rc ? rs_strerror(rc) : "gave no reply");
         http_reply_error(rq, 500, "internal error");
     }
 }
@@ -801,7 +824,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        return rq->replied ? MHD_YES : feed(rq, upload_data, n);
+        if (!rq->replied)
+            return feed(rq, upload_data, n);
+        rq->raw_in += n; /* answered already: discarded, a flood is cut */
+        return rq->raw_in > rq->cap + DRAIN_MAX ? MHD_NO : MHD_YES;
     }
     if (!rq->replied)
         finish(rq);
@@ -814,8 +840,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     http_req *rq = *con_cls;
     if (!rq)
         return;
+    char lp[512];
     if (s->cfg.log_requests)
-        rs_log(RS_LOG_INFO, "http: %s %s %s -> %d%s", rq->peer, rq->method, rq->path, rq->status,
+        rs_log(RS_LOG_INFO, "http: %s %s %s -> %d%s", rq->peer, rq->method, log_path(rq->path, lp, sizeof lp), rq->status,
                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut)");
     req_free(rq);
     *con_cls = NULL;
