@@ -56,7 +56,7 @@ HEAD = [
     ((0, 0.02, -0.02), (0.65, 0.83, 0.845), "bone"),
     ((0, 0.02, -0.02), (0.635, 0.815, 0.83), "csf"),
     ((0, 0.03, 0.0), (0.62, 0.80, 0.81), "gm"),
-    ((0, 0.05, 0.08), (0.47, 0.63, 0.58), "wm"),
+    ((0, 0.05, 0.08), (0.50, 0.67, 0.62), "wm"),
     ((0, 0.42, -0.52), (0.42, 0.30, 0.22), "gm"),          # cerebellum
     ((0, 0.42, -0.50), (0.30, 0.20, 0.12), "wm"),
     ((0, 0.18, -0.42), (0.12, 0.14, 0.30), "wm"),          # brain stem
@@ -79,17 +79,39 @@ TISSUE = {  # CT HU, MR T2, T1, FLAIR
 }
 
 
+def folds(th, ph, seed, amp):
+    """A smooth random-looking modulation of a surface (gyri and sulci) from a few sinusoids."""
+    r = np.random.default_rng(seed)
+    out = 0
+    for f in (7, 11, 17, 23, 31):
+        a, b, c = r.uniform(0, 2 * np.pi, 3)
+        out = out + np.sin(f * th + a + 2.5 * np.sin(3 * ph + b)) * np.sin(0.8 * f * ph + c) / np.sqrt(f)
+    return 1 + amp * out
+
+
 def phantom(X, Y, Z, col):
     """Tissue values of the head phantom at the points (X, Y, Z) for contrast column col."""
     out = np.full(X.shape, float(TISSUE["air"][col]))
     r = np.sqrt(X * X + Y * Y + Z * Z) + 1e-9
     th, ph = np.arctan2(Y, X), np.arccos(np.clip(Z / r, -1, 1))
-    gyri = 1 + 0.07 * np.sin(31 * th + 3 * np.sin(5 * ph)) * np.sin(23 * ph) + 0.04 * np.sin(53 * th)
+    wm_fold, gm_fold = folds(th, ph, 3, 0.11), folds(th, ph, 3, 0.025)
+    brain = None
     for (cx, cy, cz), (a, b, c), t in HEAD:
         d = ((X - cx) / a) ** 2 + ((Y - cy) / b) ** 2 + ((Z - cz) / c) ** 2
-        if t == "wm":
-            d = d * gyri
+        if t == "wm" and a > 0.4:
+            d = d * wm_fold
+        if t == "gm" and a > 0.6:
+            d = d * gm_fold
+            brain = d <= 1
         out[d <= 1] = TISSUE[t][col]
+    # falx and interhemispheric fissure above the ventricles, deep grey nuclei
+    fissure = brain & (np.abs(X) < 0.007) & ((Y < -0.33) | (Y > 0.33) | (Z > 0.32))
+    out[fissure] = TISSUE["csf"][col]
+    for sx in (-1, 1):
+        d = ((X - sx * 0.2) / 0.08) ** 2 + ((Y + 0.02) / 0.14) ** 2 + ((Z - 0.0) / 0.1) ** 2
+        out[(d <= 1) & (out == TISSUE["wm"][col])] = (TISSUE["gm"][col] * 2 + TISSUE["wm"][col]) / 3
+        d = ((X - sx * 0.07) / 0.06) ** 2 + ((Y - 0.12) / 0.09) ** 2 + ((Z + 0.02) / 0.08) ** 2
+        out[(d <= 1) & (out == TISSUE["wm"][col])] = (TISSUE["gm"][col] * 2 + TISSUE["wm"][col]) / 3
     return out
 
 
@@ -168,7 +190,7 @@ def make_sample(outdir):
           "PatientSex": "F", "StudyDate": "20261203", "StudyTime": "101522", "AccessionNumber": "CT26-118204",
           "StudyDescription": "CT HEAD WITHOUT CONTRAST", "ReferringPhysicianName": "LAMBERT^Claire^^Dr."},
          [dict(number=2, description="Head 5.0 H30s axial", modality="CT", col=0, plane="ax", count=36,
-               step=0.05, size=512, fov=0.98, window=(40, 80)),
+               step=0.044, size=512, fov=0.98, window=(40, 80)),
           dict(number=3, description="Head 2.0 H30s coronal", modality="CT", col=0, plane="cor", count=48,
                step=0.035, size=512, fov=0.98, window=(40, 80)),
           dict(number=4, description="Head 2.0 bone sagittal", modality="CT", col=0, plane="sag", count=40,
@@ -184,7 +206,7 @@ def make_sample(outdir):
           "PatientSex": "M", "StudyDate": "20261202", "StudyTime": "143010", "AccessionNumber": "MR26-077310",
           "StudyDescription": "MRI BRAIN", "ReferringPhysicianName": "DUBOIS^Luc^^Dr."},
          [dict(number=1, description="T2 TSE axial", modality="MR", col=1, plane="ax", count=26,
-               step=0.06, size=512, fov=1.0, window=(1300, 2600)),
+               step=0.058, size=512, fov=1.0, window=(1300, 2600)),
           dict(number=2, description="T1 SE sagittal", modality="MR", col=2, plane="sag", count=24,
                step=0.045, size=512, fov=1.0, window=(950, 1900)),
           dict(number=3, description="FLAIR coronal", modality="MR", col=3, plane="cor", count=24,

@@ -432,7 +432,7 @@ function bindInput() {
     if (ev.button === 2) kind = "wl";
     else if (ev.button === 1) kind = "pan";
     const w = effWin(s) || { c: 128, w: 256 };
-    drag = { kind, x: ev.clientX, y: ev.clientY, idx: s.idx, zoom: s.zoom, panX: s.panX, panY: s.panY, win: { ...w }, p: stagePoint(ev) };
+    drag = { kind, x: ev.clientX, y: ev.clientY, idx: s.idx, zoom: s.zoom, panX: s.panX, panY: s.panY, win: { ...w }, p: stagePoint(ev), touch: ev.pointerType === "touch" };
     ev.preventDefault();
   });
   stage.addEventListener("pointermove", (ev) => {
@@ -452,7 +452,7 @@ function bindInput() {
     const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
     if (drag.kind === "scroll") {
       const step = Math.max(4, Math.min(24, $("stage").clientHeight / Math.max(1, s.items.length)));
-      setIndex(drag.idx + Math.round(dy / step));
+      setIndex(drag.idx + Math.round(((drag.touch ? -1 : 1) * dy) / step));   // finger up / mouse down = next
     } else if (drag.kind === "wl") {
       const w = wlFromDrag(drag.win, dx, dy);
       setWindow(w.c, w.w);
