@@ -199,7 +199,11 @@ function draw() {
   ctx.filter = "none";
   ctx.fillStyle = "#000";
   ctx.fillRect(0, 0, d.w, d.h);
-  if (!e) { overlay(); return; }
+  if (!e) {
+    S.drawn = { sop: it.sop, frame: it.frame, w: 0, h: 0, exact: false, win: s.win ? { ...s.win } : null, at: performance.now() };
+    overlay();
+    return;
+  }
   let src = e.bm;
   const want = s.win, have = e.win;
   if (!exact && want && (!have || have.c !== want.c || have.w !== want.w)) {
@@ -706,6 +710,7 @@ function snapshot() {
     phase: S.phase, token: S.token,
     seriesUid: s ? s.uid : null, seriesIndex: s ? S.series.indexOf(s) : -1, seriesCount: S.series.length,
     index: s ? s.idx : -1, count: s ? s.items.length : 0,
+    current: s ? { sop: s.items[s.idx].sop, frame: s.items[s.idx].frame } : null,
     window: w ? { center: w.c, width: w.w } : null, windowFromFile: s ? !s.win : true,
     zoom: s ? s.zoom : 1, panX: s ? s.panX : 0, panY: s ? s.panY : 0, invert: s ? s.invert : false, tool: S.tool,
     loaded: s ? loadedCount(s) : 0, total: s ? s.items.length : 0,

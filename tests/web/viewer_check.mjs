@@ -27,7 +27,7 @@ function check(name, ok, detail = "") {
 const state = (page) => page.evaluate(() => window.radshareViewer.state);
 const settled = (page, timeout = 15000) => page.waitForFunction(() => {
   const v = window.radshareViewer.state;
-  return v.drawn && v.drawn.exact && JSON.stringify(v.drawn.win) === JSON.stringify(v.windowFromFile ? null : { c: v.window.center, w: v.window.width });
+  return v.drawn && v.drawn.exact && v.drawn.sop === v.current.sop && v.drawn.frame === v.current.frame && JSON.stringify(v.drawn.win) === JSON.stringify(v.windowFromFile ? null : { c: v.window.center, w: v.window.width });
 }, null, { timeout });
 
 // Canvas statistics computed in the page: share of non-black pixels and a pixel hash.
@@ -49,10 +49,17 @@ async function openViewer(page) {
   const t0 = Date.now();
   await page.goto(url);
   const code = opt("--code");
-  if (code) {
-    await page.waitForSelector("#gate:not([hidden])", { timeout: 10000 });
-    await page.fill("#gate-code", code);
-    await page.click("#gate button[type=submit]");
+  if (code) {   // the form shows once per browser context: the unlock cookie then opens the share
+    await page.waitForFunction(() => ["code", "ready", "error"].includes(document.body.dataset.state), null, { timeout: 20000 });
+    if (await page.evaluate(() => document.body.dataset.state) === "code") {
+      await page.fill("#gate-code", "0000-wrong");
+      await page.click("#gate button[type=submit]");
+      await page.waitForFunction(() => document.getElementById("gate-err").textContent.length > 0, null, { timeout: 10000 });
+      check("access code: a wrong code is refused with a message", await page.evaluate(() => document.body.dataset.state) === "code",
+        await page.locator("#gate-err").textContent());
+      await page.fill("#gate-code", code);
+      await page.click("#gate button[type=submit]");
+    }
   }
   await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state), null, { timeout: 20000 });
   return Date.now() - t0;
