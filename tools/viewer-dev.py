@@ -132,7 +132,7 @@ def write_series(outdir, common, series, rng):
         if series["plane"] == "ax":
             X, Y, Z = A, B, np.full(A.shape, pos)
         elif series["plane"] == "sag":
-            X, Y, Z = np.full(A.shape, pos), A, -B
+            X, Y, Z = np.full(A.shape, pos + 0.012), A, -B    # just off the falx
         else:
             X, Y, Z = A, np.full(A.shape, pos), -B
         img = smooth(phantom(X, Y, Z * 1.1, series["col"]))
@@ -193,8 +193,8 @@ def make_sample(outdir):
                step=0.044, size=512, fov=0.98, window=(40, 80)),
           dict(number=3, description="Head 2.0 H30s coronal", modality="CT", col=0, plane="cor", count=48,
                step=0.035, size=512, fov=0.98, window=(40, 80)),
-          dict(number=4, description="Head 2.0 bone sagittal", modality="CT", col=0, plane="sag", count=40,
-               step=0.025, size=512, fov=0.98, window=(600, 2800))],
+          dict(number=4, description="Head 2.0 H30s sagittal", modality="CT", col=0, plane="sag", count=40,
+               step=0.025, size=512, fov=0.98, window=(40, 80))],
          "CT HEAD WITHOUT CONTRAST\n\nIndication: headache for 3 weeks, no focal deficit.\n\n"
          "Technique: helical acquisition, axial 5 mm, coronal and sagittal 2 mm reconstructions.\n\n"
          "Findings: no intracranial haemorrhage, mass effect or midline shift. Grey/white matter "

@@ -59,7 +59,8 @@ function cachePut(key, e) {
 // The request for item i of series s at the series' current window and the stage's size.
 function request(s, i, full = false) {
   const it = s.items[i];
-  const vp = full ? Math.max(it.cols, it.rows) : viewportSize(it.cols, it.rows, stageDevice().w, stageDevice().h);
+  const dev = stageDevice();
+  const vp = full ? Math.max(it.cols, it.rows) : viewportSize(it.cols, it.rows, dev.w, dev.h);
   const win = s.win ? `${round(s.win.c)},${round(s.win.w)}` : "";
   const key = cacheKey(it.sop, it.frame, win, vp);
   const st = encodeURIComponent(S.study.study.uid), se = encodeURIComponent(s.uid), sop = encodeURIComponent(it.sop);
@@ -146,7 +147,13 @@ const ctx = canvas.getContext("2d");
 const preview = document.createElement("canvas");
 let previewSrc = null;     // {key, data: ImageData} of the 8-bit image a W/L preview is computed from
 
+// The stage's size, read once per layout change (request() runs for every image of a series).
+let devCache = null;
 function stageDevice() {
+  return devCache || (devCache = measureStage());
+}
+
+function measureStage() {
   const r = $("stage").getBoundingClientRect();
   const dpr = window.devicePixelRatio || 1;
   return { w: Math.max(1, Math.round(r.width * dpr)), h: Math.max(1, Math.round(r.height * dpr)), dpr, cssW: r.width, cssH: r.height };
@@ -501,7 +508,8 @@ function bindInput() {
   $("help-btn").addEventListener("click", () => $("help").showModal());
   $("report-toggle").addEventListener("click", () => toggleReport());
   document.addEventListener("keydown", onKey);
-  new ResizeObserver(() => { if (S.cur) { draw(); prefetch(); } }).observe($("stage"));
+  window.addEventListener("resize", () => { devCache = null; });
+  new ResizeObserver(() => { devCache = null; if (S.cur) { draw(); prefetch(); } }).observe($("stage"));
 }
 
 function toggleInvert() {
@@ -668,9 +676,11 @@ function start(study) {
     idx: 0, win: null, preset: "default", zoom: 1, panX: 0, panY: 0, invert: false, loaded: 0,
   })).filter((s) => s.items.length);
   if (!S.series.length) return fail(t("imgError"));
-  S.series.forEach((s) => { s.idx = Math.floor((s.items.length - 1) / 2) * 0; });
+  // Open each series at its middle image: the most informative one for a reader who is not
+  // going to scroll through it all (prefetch then spreads out from there).
+  S.series.forEach((s) => { s.idx = Math.floor((s.items.length - 1) / 2); });
   buildStrip();
-  setTool(matchMedia("(pointer: coarse)").matches ? "scroll" : "scroll");
+  setTool("scroll");
   selectSeries(0);
 }
 
