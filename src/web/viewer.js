@@ -229,6 +229,7 @@ function draw() {
   if (exact && S.firstImageDrawnAt === null) {
     S.firstImageDrawnAt = performance.now();
     setPhase("ready");
+    loadThumbs();
   }
   overlay();
 }
@@ -428,6 +429,7 @@ function stagePoint(ev) {
 function bindInput() {
   const stage = $("stage");
   stage.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  stage.addEventListener("dblclick", () => S.cur && fit());
   stage.addEventListener("pointerdown", (ev) => {
     if (!S.cur || ev.target.id === "stack") return;
     stage.setPointerCapture(ev.pointerId);
@@ -682,6 +684,7 @@ function start(study) {
   buildStrip();
   setTool("scroll");
   selectSeries(0);
+  setTimeout(loadThumbs, 1500);   // even if the first image is slow
 }
 
 function buildStrip() {
@@ -697,7 +700,7 @@ function buildStrip() {
     const img = document.createElement("img");
     img.alt = "";
     img.decoding = "async";
-    img.src = `${S.base}/studies/${encodeURIComponent(S.study.study.uid)}/series/${encodeURIComponent(s.uid)}/thumbnail?viewport=${tv},${tv}`;
+    img.dataset.src = `${S.base}/studies/${encodeURIComponent(S.study.study.uid)}/series/${encodeURIComponent(s.uid)}/thumbnail?viewport=${tv},${tv}`;
     img.addEventListener("error", () => img.classList.add("broken"));
     const txt = document.createElement("span");
     txt.className = "series-txt";
@@ -711,6 +714,11 @@ function buildStrip() {
     li.append(b);
     return li;
   }));
+}
+
+// Thumbnails wait for the first image so they do not take the connections it needs.
+function loadThumbs() {
+  document.querySelectorAll("#series-list img[data-src]").forEach((img) => { img.src = img.dataset.src; img.removeAttribute("data-src"); });
 }
 
 function snapshot() {
