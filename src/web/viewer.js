@@ -194,7 +194,7 @@ function draw() {
     if (fe) { e = fe; exact = true; } else load(full).catch(() => {});
   }
   if (!exact) {
-    load(r).catch((err) => { if (r.series === S.cur && r.index === S.cur.idx) stageMsg(err.message === "gone" ? "" : t("imgError")); });
+    load(r).catch((err) => imageFailed(r, err));
     clearTimeout(spinnerTimer);
     spinnerTimer = setTimeout(() => { $("spinner").hidden = exact; }, 150);
   } else {
@@ -252,6 +252,20 @@ function previewImage(e, from, to) {
   }
   preview.getContext("2d").putImageData(out, 0, 0);
   return preview;
+}
+
+// The image on screen could not be had: say so politely; a network failure is retried a few
+// seconds later (and at once when the browser says it is back online), an HTTP error is not.
+let retryTimer = 0;
+function imageFailed(r, err) {
+  S.errors++;
+  if (r.series !== S.cur || r.index !== S.cur.idx || err.message === "gone") return;
+  clearTimeout(spinnerTimer);
+  $("spinner").hidden = true;
+  const network = err instanceof TypeError;
+  stageMsg(network ? t("errNetwork") : t("imgError"));
+  clearTimeout(retryTimer);
+  if (network) retryTimer = setTimeout(() => { if (S.cur) { draw(); prefetch(); } }, 4000);
 }
 
 function stageMsg(text) {
@@ -511,6 +525,7 @@ function bindInput() {
   $("report-toggle").addEventListener("click", () => toggleReport());
   document.addEventListener("keydown", onKey);
   window.addEventListener("resize", () => { devCache = null; });
+  window.addEventListener("online", () => { if (S.cur) { draw(); prefetch(); } });
   new ResizeObserver(() => { devCache = null; if (S.cur) { draw(); prefetch(); } }).observe($("stage"));
 }
 
