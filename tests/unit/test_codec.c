@@ -67,6 +67,17 @@ static void set_us(dcm_file *f, uint32_t tag, unsigned v)
 
 static void set_is(dcm_file *f, uint32_t tag, const char *s) { dcm_ds_set_str(f->ds, tag, DCM_VR_IS, s); }
 
+/* Rows, Columns, SamplesPerPixel and BitsAllocated/Stored/HighBit in one go. */
+static void set_module(dcm_file *f, unsigned rows, unsigned cols, unsigned spp, unsigned ba, unsigned bs, unsigned hb)
+{
+    set_us(f, DCM_TAG_ROWS, rows);
+    set_us(f, DCM_TAG_COLUMNS, cols);
+    set_us(f, DCM_TAG_SAMPLES_PER_PIXEL, spp);
+    set_us(f, DCM_TAG_BITS_ALLOCATED, ba);
+    set_us(f, TAG_BITS_STORED, bs);
+    set_us(f, TAG_HIGH_BIT, hb);
+}
+
 static dcm_elem *pixels(dcm_file *f) { return dcm_ds_find(f->ds, DCM_TAG_PIXEL_DATA); }
 
 /* Opens and decodes every frame; the first failure's code, checking the frame contract on success. */
@@ -133,23 +144,13 @@ static void test_native(void)
     set_is(f, TAG_FRAMES, "1");
 
     /* 65535 x 65535 x 3 x 32 bits x 2^32 frames overflows 64 bits */
-    set_us(f, DCM_TAG_ROWS, 65535);
-    set_us(f, DCM_TAG_COLUMNS, 65535);
-    set_us(f, DCM_TAG_SAMPLES_PER_PIXEL, 3);
-    set_us(f, DCM_TAG_BITS_ALLOCATED, 32);
-    set_us(f, TAG_BITS_STORED, 32);
-    set_us(f, TAG_HIGH_BIT, 31);
+    set_module(f, 65535, 65535, 3, 32, 32, 31);
     set_is(f, TAG_FRAMES, "4294967295");
     CHECK_EQ_INT(try_decode(f, &wide), RS_EFORMAT);
     set_is(f, TAG_FRAMES, "1");
     CHECK_EQ_INT(try_decode(f, &wide), RS_EFORMAT); /* 51 GB asked of 8 KB */
     CHECK_EQ_INT(try_decode(f, NULL), RS_ELIMIT);   /* above the 1 GiB frame limit */
-    set_us(f, DCM_TAG_ROWS, 64);
-    set_us(f, DCM_TAG_COLUMNS, 64);
-    set_us(f, DCM_TAG_SAMPLES_PER_PIXEL, 1);
-    set_us(f, DCM_TAG_BITS_ALLOCATED, 16);
-    set_us(f, TAG_BITS_STORED, 16);
-    set_us(f, TAG_HIGH_BIT, 15);
+    set_module(f, 64, 64, 1, 16, 16, 15);
     CHECK_EQ_INT(try_decode(f, NULL), RS_OK);
 
     set_us(f, DCM_TAG_ROWS, 0);
@@ -263,13 +264,9 @@ static void test_compressed(const char *name, int mono16)
     CHECK_EQ_INT(try_decode(f, NULL), RS_EFORMAT);
     set_us(f, DCM_TAG_SAMPLES_PER_PIXEL, (unsigned)spp);
     if (mono16) { /* 16-bit samples in a dataset that says 8 */
-        set_us(f, DCM_TAG_BITS_ALLOCATED, 8);
-        set_us(f, TAG_BITS_STORED, 8);
-        set_us(f, TAG_HIGH_BIT, 7);
+        set_module(f, (unsigned)rows, (unsigned)cols, (unsigned)spp, 8, 8, 7);
         CHECK_EQ_INT(try_decode(f, NULL), RS_EFORMAT);
-        set_us(f, DCM_TAG_BITS_ALLOCATED, 16);
-        set_us(f, TAG_BITS_STORED, 16);
-        set_us(f, TAG_HIGH_BIT, 15);
+        set_module(f, (unsigned)rows, (unsigned)cols, (unsigned)spp, 16, 16, 15);
     }
     CHECK_EQ_INT(try_decode(f, NULL), RS_OK);
     set_is(f, TAG_FRAMES, "2"); /* one fragment cannot hold two frames */
