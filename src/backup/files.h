@@ -1,0 +1,40 @@
+/*
+ * files.h - the file plumbing backup, restore, import and export share: copying while hashing
+ * (SHA-256, the archive's object name), directories made on demand, a directory tree removed
+ * (only trees this process created), the path of an object inside a data or backup directory.
+ */
+#ifndef BACKUP_FILES_H
+#define BACKUP_FILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../store/blobstore.h"
+#include "../util/err.h"
+
+/* dir/objects/ab/cd/<hash> */
+int backup_object_path(const char *dir, const char *hash, char *out, size_t cap, rs_err *err);
+/* mkdir -p of path's parent directories (mode 0750). */
+int backup_mkdirs_for(const char *path, rs_err *err);
+/*
+ * Copy src to dst through dst.part-<pid> and a rename (dst never exists half-written, and an
+ * existing dst is never replaced: RS_EINVAL if it appears meanwhile), fsync'ed, hashing on the
+ * way. mtime_ns > 0: the copy's mtime. expect (may be NULL): the content must hash to it, or
+ * nothing is created (RS_EFORMAT). hash/size (may be NULL) receive what was copied.
+ */
+int backup_copy_file(const char *src, const char *dst, int64_t mtime_ns, const char *expect,
+                     char hash[STORE_HASH_HEX + 1], uint64_t *size, rs_err *err);
+/* Hash a whole file (not following a symlink). */
+int backup_hash_file(const char *path, char hash[STORE_HASH_HEX + 1], uint64_t *size, rs_err *err);
+/* SHA-256 hex of a buffer. */
+void backup_sha256_hex(const void *p, size_t n, char hash[STORE_HASH_HEX + 1]);
+/* Remove a tree (never following symlinks). */
+int backup_remove_tree(const char *path);
+/* 1 when path does not exist or is an empty directory. */
+int backup_dir_empty(const char *path);
+/* Write a whole small file atomically (tmp + rename + fsync), with mode. */
+int backup_write_file(const char *path, const void *p, size_t n, int mode, rs_err *err);
+/* Read a whole small file (at most cap bytes: RS_ELIMIT above) into a malloc'ed buffer. */
+int backup_read_file(const char *path, size_t cap, uint8_t **out, size_t *n, rs_err *err);
+
+#endif

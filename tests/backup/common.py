@@ -1,0 +1,122 @@
+"""Helpers shared by the tests/backup scripts: TAP reporting, a radshare serve process, synthetic
+instances written with pydicom, and C-FIND through DCMTK's findscu."""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pydicom
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def __call__(self, ok, what, detail=""):
+        self.n += 1
+        self.failed += not ok
+        print(f"{'ok' if ok else 'not ok'} {self.n} {what}" + (f": {detail}" if detail and not ok else ""))
+        sys.stdout.flush()
+        return ok
+
+    def done(self):
+        print(f"1..{self.n}")
+        return 1 if self.failed else 0
+
+
+def run(args, timeout=300, cwd=None, input=None):
+    return subprocess.run(args, capture_output=True, timeout=timeout, cwd=cwd, input=input)
+
+
+def rs(*args, **kw):
+    return run([RADSHARE] + [str(a) for a in args], **kw)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, data, port):
+        self.data, self.port = data, port
+        self.log = open(os.path.join(os.path.dirname(data), f"server-{port}.log"), "ab")
+        self.p = None
+
+    def start(self):
+        self.p = subprocess.Popen([RADSHARE, "serve", "--data", self.data, "--dicom-port", str(self.port),
+                                   "--timeout", "10"], stdout=self.log, stderr=self.log)
+        for _ in range(200):
+            if run(["echoscu", "-to", "2", "-aec", "RADSHARE", "127.0.0.1", str(self.port)]).returncode == 0:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode if self.p else None
+
+
+def make_instance(path, study, series, sop, patient=("Doe^Jane", "PID-1"), modality="CT", number=1,
+                  series_number=1, rng=None, size=32, preamble=b"\0" * 128):
+    rng = rng or np.random.default_rng(number)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2" if modality == "CT" else "1.2.840.10008.5.1.4.1.1.4"
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(path, {}, file_meta=meta, preamble=preamble)
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = sop
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = patient[0], patient[1], "19700101", "F"
+    ds.StudyDate, ds.StudyTime, ds.SeriesDate, ds.SeriesTime = "20240102", "101500", "20240102", "101500"
+    ds.AccessionNumber, ds.StudyID, ds.StudyDescription = "ACC1", "1", "Thorax"
+    ds.ReferringPhysicianName = "Dr^Who"
+    ds.Modality, ds.SeriesNumber, ds.SeriesDescription, ds.InstanceNumber = modality, series_number, "S", number
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows = ds.Columns = size
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = rng.integers(0, 4096, (size, size), dtype=np.uint16).tobytes()
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.save_as(path, write_like_original=False)
+
+
+def find(port, level, keys):
+    """C-FIND answers as sorted tuples of (keyword, value) pairs, comparable across servers."""
+    d = tempfile.mkdtemp()
+    args = ["findscu", "-P" if level == "PATIENT" else "-S", "-aec", "RADSHARE", "-X", "-od", d, "-k", f"QueryRetrieveLevel={level}"]
+    for k in keys:
+        args += ["-k", k]
+    p = run(args + ["127.0.0.1", str(port)], cwd=d)
+    res = []
+    for f in sorted(glob.glob(os.path.join(d, "rsp*.dcm"))):
+        ds = pydicom.dcmread(f, force=True)
+        res.append(tuple(sorted((e.keyword, str(e.value)) for e in ds if e.tag.group != 0)))
+    shutil.rmtree(d)
+    return p.returncode, sorted(res)
+
+
+def object_files(data):
+    return sorted(glob.glob(os.path.join(data, "objects", "??", "??", "*")))

@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""Issue #6 "done when": a study stored over DICOM (storescu into radshare serve), backed up; a third
+of the stored files overwritten with random bytes (what ransomware encryption looks like) -> verify
+names exactly those files; restore into a new directory -> verify clean and the same C-FIND answers;
+index deleted -> reindex -> same answers; tampered backups (object, manifest, signature) refused."""
+import os
+import random
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import RADSHARE, Server, Tap, find, free_port, make_instance, object_files, rs, run  # noqa: E402
+from pydicom.uid import generate_uid  # noqa: E402
+
+t = Tap()
+
+QUERIES = [
+    ("PATIENT", ["PatientID", "PatientName", "NumberOfPatientRelatedStudies"]),
+    ("STUDY", ["StudyInstanceUID", "PatientID", "StudyDate", "ModalitiesInStudy", "NumberOfStudyRelatedInstances"]),
+    ("SERIES", ["StudyInstanceUID", "SeriesInstanceUID", "Modality", "NumberOfSeriesRelatedInstances"]),
+    ("IMAGE", ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber"]),
+]
+
+
+def answers(data):
+    port = free_port()
+    srv = Server(data, port)
+    out = None
+    if srv.start():
+        out = []
+        for level, keys in QUERIES:
+            rc, res = find(port, level, keys)
+            out.append((level, rc, res))
+    srv.stop()
+    return out
+
+
+def problems(data, *extra):
+    p = rs("verify", "--data", data, "--quiet", *extra)
+    lines = [ln.split() for ln in p.stdout.decode().splitlines() if ln.strip()]
+    return p.returncode, lines, p.stderr.decode()
+
+
+def restore(backup, into, fp, *extra):
+    return rs("restore", "--from", backup, "--data", into, "--fingerprint", fp, "--quiet", *extra)
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="rs-recovery-")
+    data, backup = os.path.join(work, "data"), os.path.join(work, "backup")
+    src = os.path.join(work, "src")
+    os.makedirs(src)
+    study = generate_uid()
+    for s in range(3):
+        series = generate_uid()
+        for i in range(6):
+            make_instance(os.path.join(src, f"s{s}i{i}.dcm"), study, series, generate_uid(),
+                          modality="CT" if s < 2 else "MR", number=i + 1, series_number=s + 1)
+    port = free_port()
+    srv = Server(data, port)
+    t(srv.start(), "radshare serve starts")
+    p = run(["storescu", "-aec", "RADSHARE", "127.0.0.1", str(port)] + sorted(
+        os.path.join(src, f) for f in os.listdir(src)))
+    t(p.returncode == 0, "storescu stores 18 instances", p.stderr.decode()[-300:])
+    os.makedirs(os.path.join(data, "audit"), exist_ok=True)
+    with open(os.path.join(data, "audit", "000001.log"), "w") as f:
+        f.write('{"seq":1,"event":"share.created"}\n')
+    rc, lines, err = problems(data, "--full")
+    t(rc == 0 and not lines, "verify --full is clean after ingest", err + str(lines))
+    # backup while the server runs (no lock), twice: the second run copies nothing new
+    p = rs("backup", "--data", data, "--to", backup, "--quiet")
+    out = p.stdout.decode()
+    t(p.returncode == 0 and "objects 18 (new 18" in out, "backup while serve runs copies 18 objects",
+      out + p.stderr.decode())
+    fp = [ln.split()[1] for ln in out.splitlines() if ln.startswith("fingerprint ")]
+    fp = fp[0] if fp else ""
+    t(len(fp) == 64, "backup prints the key fingerprint")
+    key = os.path.join(data, "backup-key.pem")
+    t(os.path.exists(key) and (os.stat(key).st_mode & 0o777) == 0o600, "private key is mode 0600")
+    p = rs("backup", "--data", data, "--to", backup, "--quiet")
+    t(p.returncode == 0 and "(new 0," in p.stdout.decode(), "second backup copies no object", p.stdout.decode())
+    runs = sorted(os.listdir(os.path.join(backup, "runs")))
+    t(len(runs) == 2 and all(os.path.exists(os.path.join(backup, "runs", r, "manifest.sig")) for r in runs),
+      "two signed runs", str(runs))
+    t(os.path.exists(os.path.join(backup, "runs", runs[-1], "audit", "000001.log")), "audit file in the run")
+    srv.stop()
+    before = answers(data)
+    t(before is not None and all(rc == 0 and res for _, rc, res in before), "C-FIND answers at 4 levels",
+      str(before)[:300])
+
+    # ransomware: overwrite a third of the files with random bytes (same size)
+    files = object_files(data)
+    rng = random.Random(6)
+    hit = sorted(rng.sample(files, len(files) // 3))
+    for f in hit:
+        size = os.path.getsize(f)
+        with open(f, "r+b") as fh:
+            fh.write(os.urandom(size))
+    rc, lines, err = problems(data)
+    named = sorted(ln[1] for ln in lines if ln[0] == "corrupt")
+    t(rc == 1 and named == hit and len(lines) == len(hit), "verify (incremental) names exactly the 6 overwritten files",
+      f"rc={rc} {lines} {err}")
+    rc, lines, err = problems(data, "--full")
+    t(rc == 1 and sorted(ln[1] for ln in lines) == hit, "verify --full names the same files")
+    # a deleted file and a stray file
+    gone = [f for f in files if f not in hit][0]
+    os.rename(gone, gone + ".locked")
+    stray = os.path.join(data, "objects", "00", "00", "00" * 32)
+    os.makedirs(os.path.dirname(stray), exist_ok=True)
+    open(stray, "wb").write(b"x")
+    rc, lines, err = problems(data)
+    kinds = {(ln[0], ln[1]) for ln in lines}
+    t(rc == 1 and ("missing", gone) in kinds and ("orphan", stray) in kinds,
+      "verify reports a missing file and an orphan", str(lines))
+
+    # restore into a clean directory
+    clean = os.path.join(work, "clean")
+    p = rs("restore", "--from", backup, "--data", clean, "--quiet")
+    t(p.returncode != 0 and not os.path.exists(clean), "restore without a trusted key refuses",
+      p.stderr.decode())
+    p = rs("restore", "--from", backup, "--data", data, "--fingerprint", fp)
+    t(p.returncode != 0, "restore refuses a non-empty target")
+    p = restore(backup, clean, fp)
+    t(p.returncode == 0, "restore from the backup", p.stderr.decode())
+    rc, lines, err = problems(clean, "--full")
+    t(rc == 0 and not lines, "verify --full is clean after restore", str(lines) + err)
+    t(sorted(os.path.relpath(f, clean) for f in object_files(clean))
+      == sorted(os.path.relpath(f, data) for f in files), "restored the same objects")
+    t(open(os.path.join(clean, "audit", "000001.log")).read().startswith('{"seq":1'), "audit file restored")
+    after = answers(clean)
+    t(after == before, "C-FIND answers after restore are identical", str(after)[:300])
+    p = restore(backup, os.path.join(work, "clean2"), "00" * 32)
+    t(p.returncode != 0, "restore refuses a key with another fingerprint")
+    p = rs("restore", "--from", backup, "--data", os.path.join(work, "clean3"), "--trust",
+           os.path.join(data, "backup-key.pub"), "--quiet")
+    t(p.returncode == 0, "restore with --trust KEY.pub", p.stderr.decode())
+
+    # reindex after the index is deleted
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(os.path.join(clean, "index.sqlite" + suffix)):
+            os.unlink(os.path.join(clean, "index.sqlite" + suffix))
+    p = rs("reindex", "--data", clean)
+    t(p.returncode == 0, "reindex rebuilds the deleted index", p.stderr.decode())
+    t(answers(clean) == before, "C-FIND answers after reindex are identical")
+    srv = Server(clean, free_port())
+    srv.start()
+    p = rs("reindex", "--data", clean)
+    t(p.returncode == 2 and b"stop" in p.stderr, "reindex while serve runs says why it cannot", p.stderr.decode())
+    srv.stop()
+
+    # tampered backups: an object, the manifest, the signature
+    last = os.path.join(backup, "runs", runs[-1])
+
+    def tampered(path, what):
+        b = bytearray(open(path, "rb").read())
+        i = len(b) // 2
+        b[i] ^= 0x01
+        os.chmod(path, 0o644)
+        open(path, "wb").write(bytes(b))
+        target = os.path.join(work, "t-" + what)
+        p = restore(backup, target, fp)
+        t(p.returncode != 0 and not os.path.exists(target) and not any(
+            n.startswith("t-" + what + ".restoring") for n in os.listdir(work)),
+          f"restore refuses a backup with a flipped byte in the {what}, leaves nothing", p.stderr.decode())
+        b[i] ^= 0x01
+        open(path, "wb").write(bytes(b))
+
+    obj = sorted(os.listdir(os.path.join(backup, "objects")))
+    some = object_files(backup)[3]
+    tampered(some, "object")
+    tampered(os.path.join(last, "manifest"), "manifest")
+    tampered(os.path.join(last, "manifest.sig"), "signature")
+    p = restore(backup, os.path.join(work, "final"), fp)
+    t(p.returncode == 0, "the untampered backup still restores", p.stderr.decode())
+    del obj
+    shutil.rmtree(work, ignore_errors=True)
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
