@@ -43,6 +43,7 @@ typedef struct serve_opts {
     net_peer peers[MAX_PEERS];
     unsigned n_peers;
     int http_port;              /* 0: no HTTP server */
+    int http_port_given;        /* set explicitly: failing to bind it is fatal */
     char http_bind[256];
     unsigned http_max_conns;
     uint64_t stow_max_bytes;
@@ -145,6 +146,7 @@ static int apply(serve_opts *o, const char *key, const char *val)
         if (parse_int(val, 0, 65535, &v))
             return RS_EINVAL;
         o->http_port = (int)v;
+        o->http_port_given = 1;
         return RS_OK;
     }
     if (!strcmp(key, "http-bind"))
@@ -229,6 +231,9 @@ static void web_stop(web *w)
     http_server_free(w->http); /* first: no handler runs after this */
     dicomweb_free(w->dw);
     share_web_free(w->sw);
+    w->http = NULL;
+    w->dw = NULL;
+    w->sw = NULL;
 }
 
 static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
@@ -369,11 +374,15 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     if (web_start(o, st, &w, &err) != RS_OK) {
-        fprintf(stderr, "radshare serve: %s\n", err.msg);
-        report_service_stop(reports);
-        net_server_free(srv);
-        store_close(st);
-        goto out;
+        /* the default port may be taken (another archive on this host): then DICOM alone */
+        if (o->http_port_given) {
+            fprintf(stderr, "radshare serve: %s\n", err.msg);
+            report_service_stop(reports);
+            net_server_free(srv);
+            store_close(st);
+            goto out;
+        }
+        rs_log(RS_LOG_WARN, "%s: no HTTP server (give --http-port to make this fatal, 0 to silence it)", err.msg);
     }
     rs_log(RS_LOG_INFO, "radshare serving data directory %s", o->data);
     sc.srv = srv;

@@ -452,7 +452,7 @@ static int gzip_buf(const void *p, size_t n, rs_buf *out)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return RS_ENOMEM;
     uLong bound = deflateBound(&z, (uLong)n);
     int rc = rs_buf_reserve(out, bound);
