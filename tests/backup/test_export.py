@@ -4,7 +4,6 @@ DICOMDIR passes dciodvfy, which `dcmmkdir +A` re-reads (recognising every record
 dcmdump reads, and whose records (read with pydicom) point to the right files; the ZIP variant
 passes `unzip -t` and python's zipfile; the export runs beside `radshare serve`."""
 import glob
-import io
 import os
 import re
 import shutil
