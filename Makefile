@@ -7,11 +7,11 @@
 
 CC      ?= cc
 SAN     ?= 0
-PKGS    := zlib sqlite3 libcrypto libjpeg charls libopenjp2 libpng libmicrohttpd
+PKGS    := zlib sqlite3 libssl libcrypto libjpeg charls libopenjp2 libpng libmicrohttpd libsodium libcurl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lsqlite3 -lcrypto -ljpeg -lcharls -lopenjp2 -lpng16 -lmicrohttpd) -lpthread -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lsqlite3 -lssl -lcrypto -ljpeg -lcharls -lopenjp2 -lpng16 -lmicrohttpd -lsodium -lcurl) -lpthread -lm
 
 ifeq ($(SAN),1)
 BUILD   := build/san
@@ -30,6 +30,14 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps check demo fuzz bench clean
 all: $(BUILD)/radshare
+
+# the viewer (src/web/) embedded in the binary: tools/gen_web_assets.py -> $(BUILD)/gen/web_assets.c
+WEB_SRC  := $(shell find src/web -type f 2>/dev/null | sort)
+LIB_OBJ  += $(BUILD)/obj/$(BUILD)/gen/web_assets.o
+$(BUILD)/gen/web_assets.c: tools/gen_web_assets.py $(WEB_SRC) $(wildcard src/web)
+	@mkdir -p $(dir $@)
+	$(Q)python3 tools/gen_web_assets.py src/web $@
+$(BUILD)/obj/$(BUILD)/gen/web_assets.o: CFLAGS += -Isrc
 
 Q := $(if $(V),,@)
 

@@ -13,12 +13,17 @@
 int cmd_dump(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_render(int argc, char **argv);
+int cmd_decode(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Print "radshare: <path>: at byte N: <message>" (offset part only when known). */
 struct rs_err;

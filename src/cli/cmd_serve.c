@@ -8,6 +8,7 @@
  * Signals are taken by a thread of their own with sigwait(), so no handler and no global.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,7 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../http/api.h"
+#include "../http/assets.h"
+#include "../http/dicomweb.h"
+#include "../http/http.h"
 #include "../net/server.h"
+#include "../dicom/writer.h"
 #include "../store/store.h"
 #include "../util/log.h"
 #include "cli.h"
@@ -27,10 +33,17 @@ typedef struct serve_opts {
     char aet[17];
     char bind[256];
     int dicom_port;
+    int tls_port;
+    char tls_cert[4096], tls_key[4096], tls_ca[4096];
     unsigned max_assocs;
+    unsigned max_per_addr;
     int timeout_s;
     net_peer peers[MAX_PEERS];
     unsigned n_peers;
+    int http_port;              /* 0: no HTTP server */
+    char http_bind[256];
+    unsigned http_max_conns;
+    uint64_t stow_max_bytes;
 } serve_opts;
 
 static void serve_usage(FILE *to)
@@ -44,8 +57,18 @@ static void serve_usage(FILE *to)
             "  --peer AET=HOST:PORT[/SERVICES]\n"
             "                          a known DICOM peer (C-MOVE destination, remote access), repeatable;\n"
             "                          SERVICES limits what it may do from a remote address: store,find,move,get\n"
+            "  --dicom-tls-port N      DICOM over TLS on this port too (default: none)\n"
+            "  --tls-cert FILE         PEM certificate (chain) for DICOM TLS\n"
+            "  --tls-key FILE          PEM private key for DICOM TLS\n"
+            "  --tls-ca FILE           PEM CAs: DICOM TLS clients must present a certificate they signed\n"
             "  --max-associations N    concurrent associations (default 64)\n"
+            "  --max-associations-per-address N\n"
+            "                          of them from one remote address (default 16, 0: no own limit)\n"
             "  --timeout S             seconds to wait for a peer (default 60)\n"
+            "  --http-port N           HTTP port: DICOMweb, API, viewer (default 8080; 0: no HTTP)\n"
+            "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
+            "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
+            "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
 
@@ -81,6 +104,25 @@ static int apply(serve_opts *o, const char *key, const char *val)
         o->dicom_port = (int)v;
         return RS_OK;
     }
+    if (!strcmp(key, "dicom-tls-port")) {
+        if (parse_int(val, 0, 65535, &v))
+            return RS_EINVAL;
+        o->tls_port = (int)v;
+        return RS_OK;
+    }
+    struct {
+        const char *key;
+        char *dst;
+    } paths[] = {{"tls-cert", o->tls_cert}, {"tls-key", o->tls_key}, {"tls-ca", o->tls_ca}};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (!strcmp(key, paths[i].key))
+            return snprintf(paths[i].dst, sizeof o->tls_cert, "%s", val) < (int)sizeof o->tls_cert ? RS_OK : RS_EINVAL;
+    if (!strcmp(key, "max-associations-per-address")) {
+        if (parse_int(val, 0, 100000, &v))
+            return RS_EINVAL;
+        o->max_per_addr = (unsigned)v;
+        return RS_OK;
+    }
     if (!strcmp(key, "max-associations")) {
         if (parse_int(val, 1, 100000, &v))
             return RS_EINVAL;
@@ -91,6 +133,26 @@ static int apply(serve_opts *o, const char *key, const char *val)
         if (parse_int(val, 1, 86400, &v))
             return RS_EINVAL;
         o->timeout_s = (int)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "http-port")) {
+        if (parse_int(val, 0, 65535, &v))
+            return RS_EINVAL;
+        o->http_port = (int)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "http-bind"))
+        return snprintf(o->http_bind, sizeof o->http_bind, "%s", val) < (int)sizeof o->http_bind ? RS_OK : RS_EINVAL;
+    if (!strcmp(key, "http-max-connections")) {
+        if (parse_int(val, 1, 100000, &v))
+            return RS_EINVAL;
+        o->http_max_conns = (unsigned)v;
+        return RS_OK;
+    }
+    if (!strcmp(key, "stow-max-bytes")) {
+        if (parse_int(val, 1, LONG_MAX, &v))
+            return RS_EINVAL;
+        o->stow_max_bytes = (uint64_t)v;
         return RS_OK;
     }
     if (!strcmp(key, "peer")) {
@@ -144,6 +206,38 @@ static int read_config(serve_opts *o, const char *path)
     return rc;
 }
 
+/* The web side: the HTTP server with DICOMweb, the staff API and the viewer's files. */
+typedef struct web {
+    http_server *http;
+    dicomweb *dw;
+    api_ctx api;
+} web;
+
+static void web_stop(web *w)
+{
+    http_server_free(w->http); /* first: no handler runs after this */
+    dicomweb_free(w->dw);
+}
+
+static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
+{
+    memset(w, 0, sizeof *w);
+    if (!o->http_port)
+        return RS_OK;
+    http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
+                      .timeout_s = (unsigned)o->timeout_s, .log_requests = 1};
+    dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
+    int rc = http_server_new(&hc, &w->http, err);
+    rc = rc ? rc : dicomweb_register(w->http, st, &dwo, &w->dw, err);
+    w->api = (api_ctx){.srv = w->http, .st = st, .dw = w->dw, .version = DCM_IMPL_VERSION};
+    rc = rc ? rc : api_register(w->http, &w->api, err);
+    rc = rc ? rc : assets_register(w->http, err);
+    rc = rc ? rc : http_server_start(w->http, err);
+    if (rc)
+        web_stop(w);
+    return rc;
+}
+
 typedef struct sig_ctx {
     sigset_t set;
     net_server *srv;
@@ -167,6 +261,11 @@ int cmd_serve(int argc, char **argv)
         {"dicom-port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'},
         {"peer", required_argument, 0, 'P'},       {"max-associations", required_argument, 0, 'm'},
         {"timeout", required_argument, 0, 't'},    {"config", required_argument, 0, 'c'},
+        {"dicom-tls-port", required_argument, 0, 1001}, {"tls-cert", required_argument, 0, 1002},
+        {"tls-key", required_argument, 0, 1003},    {"tls-ca", required_argument, 0, 1004},
+        {"max-associations-per-address", required_argument, 0, 1005},
+        {"http-port", required_argument, 0, 'H'},  {"http-bind", required_argument, 0, 'B'},
+        {"http-max-connections", required_argument, 0, 'C'}, {"stow-max-bytes", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     serve_opts *o = calloc(1, sizeof *o);
     if (!o)
@@ -175,7 +274,10 @@ int cmd_serve(int argc, char **argv)
     snprintf(o->aet, sizeof o->aet, "RADSHARE");
     o->dicom_port = 11112;
     o->max_assocs = 64;
+    o->max_per_addr = 16;
     o->timeout_s = 60;
+    o->http_port = 8080;
+    snprintf(o->http_bind, sizeof o->http_bind, "127.0.0.1");
     int status = RS_EXIT_ERROR, c;
     /* the config file first, so the command line overrides it */
     for (int i = 1; i < argc - 1; i++)
@@ -222,12 +324,21 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     net_config cfg = {.bind_addr = o->bind[0] ? o->bind : NULL, .port = o->dicom_port,
-                      .max_assocs = o->max_assocs, .timeout_ms = o->timeout_s * 1000, .peers = o->peers,
-                      .n_peers = o->n_peers, .log_level = RS_LOG_INFO};
+                      .max_assocs = o->max_assocs, .max_per_addr = o->max_per_addr, .timeout_ms = o->timeout_s * 1000, .peers = o->peers,
+                      .n_peers = o->n_peers, .log_level = RS_LOG_INFO, .tls_port = o->tls_port,
+                      .tls_cert = o->tls_cert[0] ? o->tls_cert : NULL, .tls_key = o->tls_key[0] ? o->tls_key : NULL,
+                      .tls_ca = o->tls_ca[0] ? o->tls_ca : NULL};
     memcpy(cfg.aet, o->aet, sizeof cfg.aet);
     net_server *srv = NULL;
+    web w;
     if (net_server_start(&cfg, st, &srv, &err) != RS_OK) {
         fprintf(stderr, "radshare serve: %s\n", err.msg);
+        store_close(st);
+        goto out;
+    }
+    if (web_start(o, st, &w, &err) != RS_OK) {
+        fprintf(stderr, "radshare serve: %s\n", err.msg);
+        net_server_free(srv);
         store_close(st);
         goto out;
     }
@@ -239,6 +350,7 @@ int cmd_serve(int argc, char **argv)
     /* the signal thread has returned if a signal stopped us; otherwise wake it */
     pthread_cancel(sig_thr);
     pthread_join(sig_thr, NULL);
+    web_stop(&w);
     net_server_free(srv);
     store_close(st);
     rs_log(RS_LOG_INFO, "radshare stopped");

@@ -17,12 +17,17 @@ static const struct {
     {"dump", cmd_dump, "print a DICOM file (human dump, or DICOM JSON with --json)"},
     {"convert", cmd_convert, "re-encode a DICOM file in another transfer syntax"},
     {"serve", cmd_serve, "run the archive: DICOM store, query and retrieve"},
+    {"render", cmd_render, "render a frame of a DICOM image as PNG or JPEG"},
+    {"decode", cmd_decode, "decode a frame of a DICOM file to raw samples (--info describes it)"},
     {"verify", cmd_verify, "check the stored files against their names and the index"},
     {"reindex", cmd_reindex, "rebuild the index from the stored files alone"},
     {"backup", cmd_backup, "incremental signed backup of a data directory"},
     {"restore", cmd_restore, "restore a verified backup into a new data directory"},
     {"import", cmd_import, "import DICOM files from untrusted media (folder, USB key, CD, ZIP)"},
     {"export", cmd_export, "write a study as IHE PDI media (DICOMDIR, folder or ZIP)"},
+    {"user", cmd_user, "staff accounts: add (password on stdin), list, disable"},
+    {"audit", cmd_audit, "the audit trail: verify the hash chain, list a study's records"},
+    {"report", cmd_report, "send a report with its share link by e-mail / HL7, see deliveries"},
 };
 
 static void usage(FILE *to)

@@ -411,27 +411,61 @@ static int pop_children(jp *p, size_t base, jv *out, int obj)
     return RS_OK;
 }
 
-static int parse_object(jp *p, jv *out)
+/* What parse_object and parse_array share: the bracket, the separators, the error words. */
+typedef struct jcont {
+    size_t base;        /* stack depth where this container's children start */
+    uint8_t close;      /* '}' or ']' */
+    int is_obj;
+    const char *unterminated, *expected;
+} jcont;
+
+/* After the opening bracket. *done when the container was empty (it is then complete). */
+static int container_open(jp *p, jv *out, jcont *c, int *done)
 {
     int rc = enter(p);
     if (rc)
         return rc;
-    out->type = JV_OBJ;
-    size_t base = p->sn;
+    out->type = c->is_obj ? JV_OBJ : JV_ARR;
+    c->base = p->sn;
     p->pos++;
     skip_ws(p);
     if (p->pos >= p->n)
-        return jtrunc(p, "unterminated object");
-    if (p->s[p->pos] == '}') {
-        p->pos++;
-        return pop_children(p, base, out, 1);
-    }
-    for (;;) {
+        return jtrunc(p, c->unterminated);
+    *done = p->s[p->pos] == c->close;
+    if (!*done)
+        return RS_OK;
+    p->pos++;
+    return pop_children(p, c->base, out, c->is_obj);
+}
+
+/* After a member or element: ',' goes on, the closing bracket completes the container. */
+static int container_next(jp *p, jv *out, const jcont *c, int *done)
+{
+    char d[16];
+    skip_ws(p);
+    if (p->pos >= p->n)
+        return jtrunc(p, c->unterminated);
+    uint8_t ch = p->s[p->pos++];
+    *done = ch == c->close;
+    if (*done)
+        return pop_children(p, c->base, out, c->is_obj);
+    if (ch != ',')
+        return jerr(p, RS_EFORMAT, p->pos - 1, "%s, found %s", c->expected, byte_desc(p, p->pos - 1, d));
+    return RS_OK;
+}
+
+static int parse_object(jp *p, jv *out)
+{
+    jcont c = {.close = '}', .is_obj = 1, .unterminated = "unterminated object",
+               .expected = "expected ',' or '}' in an object"};
+    int done = 0;
+    int rc = container_open(p, out, &c, &done);
+    while (rc == RS_OK && !done) {
         jm m;
         char d[16];
         skip_ws(p);
         if (p->pos >= p->n)
-            return jtrunc(p, "unterminated object");
+            return jtrunc(p, c.unterminated);
         if (p->s[p->pos] != '"')
             return jerr(p, RS_EFORMAT, p->pos, "expected a member name (a string), found %s", byte_desc(p, p->pos, d));
         m.koff = p->pos;
@@ -442,65 +476,34 @@ static int parse_object(jp *p, jv *out)
         m.klen = m.v.n;
         skip_ws(p);
         if (p->pos >= p->n)
-            return jtrunc(p, "unterminated object");
+            return jtrunc(p, c.unterminated);
         if (p->s[p->pos] != ':')
             return jerr(p, RS_EFORMAT, p->pos, "expected ':' after a member name, found %s", byte_desc(p, p->pos, d));
         p->pos++;
         rc = parse_value(p, &m.v);
         if (rc == RS_OK)
             rc = push(p, &m);
-        if (rc)
-            return rc;
-        skip_ws(p);
-        if (p->pos >= p->n)
-            return jtrunc(p, "unterminated object");
-        uint8_t c = p->s[p->pos];
-        if (c == '}') {
-            p->pos++;
-            return pop_children(p, base, out, 1);
-        }
-        if (c != ',')
-            return jerr(p, RS_EFORMAT, p->pos, "expected ',' or '}' in an object, found %s", byte_desc(p, p->pos, d));
-        p->pos++;
+        if (rc == RS_OK)
+            rc = container_next(p, out, &c, &done);
     }
+    return rc;
 }
 
 static int parse_array(jp *p, jv *out)
 {
-    int rc = enter(p);
-    if (rc)
-        return rc;
-    out->type = JV_ARR;
-    size_t base = p->sn;
-    p->pos++;
-    skip_ws(p);
-    if (p->pos >= p->n)
-        return jtrunc(p, "unterminated array");
-    if (p->s[p->pos] == ']') {
-        p->pos++;
-        return pop_children(p, base, out, 0);
-    }
-    for (;;) {
+    jcont c = {.close = ']', .is_obj = 0, .unterminated = "unterminated array",
+               .expected = "expected ',' or ']' in an array"};
+    int done = 0;
+    int rc = container_open(p, out, &c, &done);
+    while (rc == RS_OK && !done) {
         jm m = {0};
         rc = parse_value(p, &m.v);
         if (rc == RS_OK)
             rc = push(p, &m);
-        if (rc)
-            return rc;
-        skip_ws(p);
-        if (p->pos >= p->n)
-            return jtrunc(p, "unterminated array");
-        uint8_t c = p->s[p->pos];
-        if (c == ']') {
-            p->pos++;
-            return pop_children(p, base, out, 0);
-        }
-        if (c != ',') {
-            char d[16];
-            return jerr(p, RS_EFORMAT, p->pos, "expected ',' or ']' in an array, found %s", byte_desc(p, p->pos, d));
-        }
-        p->pos++;
+        if (rc == RS_OK)
+            rc = container_next(p, out, &c, &done);
     }
+    return rc;
 }
 
 static int parse_literal(jp *p, jv *out, const char *word, int type)

@@ -12,6 +12,10 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <fcntl.h>
+
+#include "../util/fdio.h"
+#include "tls.h"
 
 #define ARENA_LIMIT (8u * 1024u * 1024u)
 
@@ -31,16 +35,24 @@ static int wait_fd(int fd, short events, int timeout_ms)
     }
 }
 
+/* Like wait_fd for reading, but bytes TLS has already decrypted count as readable. */
+static int wait_readable(assoc *a, int timeout_ms)
+{
+    if (a->tls && net_tls_pending(a->tls) > 0)
+        return RS_OK;
+    return wait_fd(a->fd, POLLIN, timeout_ms);
+}
+
 /* Read exactly n bytes. RS_ETRUNC when the peer closed the connection first. */
 static int read_full(assoc *a, uint8_t *p, size_t n, rs_err *err)
 {
     while (n > 0) {
-        int rc = wait_fd(a->fd, POLLIN, a->timeout_ms);
+        int rc = wait_readable(a, a->timeout_ms);
         if (rc == RS_ELIMIT)
             return rs_err_set(err, RS_ELIMIT, "%s: no data from the peer for %d ms", a->peer_addr, a->timeout_ms);
         if (rc)
             return rs_err_set(err, RS_EIO, "%s: %s", a->peer_addr, strerror(errno));
-        ssize_t r = recv(a->fd, p, n, 0);
+        ssize_t r = a->tls ? net_tls_read(a->tls, p, n) : recv(a->fd, p, n, 0);
         if (r == 0)
             return rs_err_set(err, RS_ETRUNC, "%s: connection closed by the peer", a->peer_addr);
         if (r < 0) {
@@ -54,8 +66,33 @@ static int read_full(assoc *a, uint8_t *p, size_t n, rs_err *err)
     return RS_OK;
 }
 
+/* TLS has no writev: the pieces of one PDU go out as one record, not one per piece. */
+static int write_tls(assoc *a, const struct iovec *iov, int cnt, rs_err *err)
+{
+    rs_buf_reset(&a->wbuf);
+    for (int i = 0; i < cnt; i++)
+        if (rs_buf_append(&a->wbuf, iov[i].iov_base, iov[i].iov_len))
+            return rs_err_set(err, RS_ENOMEM, "out of memory");
+    const uint8_t *p = a->wbuf.p;
+    size_t n = a->wbuf.len;
+    while (n > 0) {
+        ssize_t w = net_tls_write(a->tls, p, n);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR)
+                continue;
+            return rs_err_set(err, errno == EAGAIN ? RS_ELIMIT : RS_EIO, "%s: cannot send: %s", a->peer_addr,
+                              errno == EAGAIN ? "peer not reading" : strerror(errno));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return RS_OK;
+}
+
 static int writev_full(assoc *a, struct iovec *iov, int cnt, rs_err *err)
 {
+    if (a->tls)
+        return write_tls(a, iov, cnt, err);
     while (cnt > 0) {
         int rc = wait_fd(a->fd, POLLOUT, a->timeout_ms);
         if (rc)
@@ -212,7 +249,7 @@ static int wait_or_stop(assoc *a, rs_err *err)
     for (int waited = 0; waited < a->timeout_ms; waited += 200) {
         if (atomic_load(a->stop))
             return ASSOC_STOPPED;
-        if (wait_fd(a->fd, POLLIN, 200) != RS_ELIMIT)
+        if (wait_readable(a, 200) != RS_ELIMIT)
             return RS_OK; /* data, or an error the read will report */
     }
     return rs_err_set(err, RS_ELIMIT, "%s: no message from the peer for %d ms", a->peer_addr, a->timeout_ms);
@@ -315,21 +352,6 @@ int assoc_send(assoc *a, uint8_t ctx_id, const rs_buf *cmd, const uint8_t *data,
     return rc;
 }
 
-static int pread_full(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? RS_EIO : RS_ETRUNC;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return RS_OK;
-}
-
 int assoc_send_fd(assoc *a, uint8_t ctx_id, const rs_buf *cmd, int fd, uint64_t off, uint64_t n, rs_err *err)
 {
     int rc = assoc_send(a, ctx_id, cmd, NULL, 0, err);
@@ -345,7 +367,7 @@ int assoc_send_fd(assoc *a, uint8_t ctx_id, const rs_buf *cmd, int fd, uint64_t 
     while (rc == RS_OK && !pdu_frag_done(&f)) {
         uint8_t hdr[PDU_PDATA_HEADER_LEN];
         uint32_t k = pdu_frag_next(&f, hdr);
-        if (pread_full(fd, chunk, k, off) != RS_OK) {
+        if (rs_pread_all(fd, chunk, k, off) != RS_OK) {
             rc = rs_err_set(err, RS_EIO, "cannot read the instance to send");
             break;
         }
@@ -415,10 +437,11 @@ static int send_accept(assoc *a, const pdu_assoc *rq, rs_err *err)
     return send_pdu(a, &ac, err);
 }
 
-int assoc_accept(assoc *a, int fd, int timeout_ms, const atomic_int *stop, assoc_policy_fn policy, void *ctx,
-                 rs_err *err)
+int assoc_accept(assoc *a, int fd, struct net_tls *tls, int timeout_ms, const atomic_int *stop,
+                 assoc_policy_fn policy, void *ctx, rs_err *err)
 {
     assoc_init(a, fd, timeout_ms);
+    a->tls = tls;
     a->stop = stop;
     set_socket_options(fd);
     peer_name(a);
@@ -460,6 +483,34 @@ int assoc_accept(assoc *a, int fd, int timeout_ms, const atomic_int *stop, assoc
     return send_accept(a, rq, err);
 }
 
+/*
+ * One connect attempt, bounded by timeout_ms: a C-MOVE destination that is switched off (no
+ * RST, packets dropped) must fail the sub-operation in our time, not the kernel's ~2 minutes.
+ */
+static int connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, timeout_ms) != RS_OK ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
+            int e = soerr ? soerr : errno == EINPROGRESS ? ETIMEDOUT : errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int connect_to(const char *host, int port, int timeout_ms, rs_err *err)
 {
     char serv[16];
@@ -469,17 +520,9 @@ static int connect_to(const char *host, int port, int timeout_ms, rs_err *err)
     if (gr)
         return rs_err_set(err, RS_EIO, "%s: %s", host, gai_strerror(gr));
     int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+        fd = connect_one(ai, timeout_ms);
     freeaddrinfo(res);
-    (void)timeout_ms;
     if (fd < 0)
         return rs_err_set(err, RS_EIO, "cannot connect to %s:%d: %s", host, port, strerror(errno));
     set_socket_options(fd);
@@ -586,6 +629,9 @@ void assoc_abort(assoc *a, uint8_t source, uint8_t reason)
 
 void assoc_close(assoc *a)
 {
+    net_tls_close(a->tls);
+    a->tls = NULL;
+    rs_buf_free(&a->wbuf);
     if (a->fd >= 0)
         close(a->fd);
     a->fd = -1;

@@ -58,6 +58,8 @@ typedef struct assoc {
     uint32_t next_pdv;
     int closed;
     const atomic_int *stop; /* set by the server on shutdown; checked between messages (may be NULL) */
+    struct net_tls *tls;   /* the association runs over TLS (tls.h); owned, closed by assoc_close */
+    rs_buf wbuf;           /* TLS only: one PDU gathered for one record */
 } assoc;
 
 /*
@@ -76,9 +78,10 @@ typedef void (*assoc_policy_fn)(void *ctx, assoc *a, const pdu_assoc *rq, assoc_
  * policy decide, answer AC or RJ. RS_OK with a live association; otherwise the association
  * was refused or failed (err says why) and the caller closes fd via assoc_close. stop (may be
  * NULL) becomes a->stop: once set, a peer that has not started its request is dropped at once.
+ * tls (may be NULL): the connection's completed TLS session, owned by the association from here.
  */
-int assoc_accept(assoc *a, int fd, int timeout_ms, const atomic_int *stop, assoc_policy_fn policy, void *ctx,
-                 rs_err *err);
+int assoc_accept(assoc *a, int fd, struct net_tls *tls, int timeout_ms, const atomic_int *stop,
+                 assoc_policy_fn policy, void *ctx, rs_err *err);
 
 /* A proposed presentation context for assoc_request. */
 typedef struct assoc_proposal {

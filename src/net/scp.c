@@ -23,6 +23,7 @@
 #include "../dicom/writer.h"
 #include "../store/store.h"
 #include "../util/log.h"
+#include "../util/vec.h"
 #include "dimse.h"
 
 #define UID_VERIFICATION "1.2.840.10008.1.1"
@@ -386,14 +387,8 @@ typedef struct collect_ctx {
 static int collect(void *vctx, const store_match *m)
 {
     collect_ctx *c = vctx;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        pending_inst *nv = realloc(c->v, cap * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        c->v = nv;
-        c->cap = cap;
-    }
+    if (rs_grow((void **)&c->v, &c->cap, c->n, sizeof *c->v, 64))
+        return RS_ENOMEM;
     pending_inst *p = &c->v[c->n++];
     char cls[65] = "";
     dcm_ds_get_str(m->ds, DCM_TAG_SOP_CLASS_UID, 0, cls, sizeof cls);

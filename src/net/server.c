@@ -18,18 +18,22 @@
 #include "../util/log.h"
 #include "assoc.h"
 #include "scp.h"
+#include "tls.h"
 
 struct net_server {
     net_config cfg;
     struct store *store;
     int listen_fd;
+    int tls_fd;                /* the TLS listener, -1 without */
+    net_tls_ctx *tls;
     int stop_pipe[2];
-    int port;
+    int port, tls_port;
     pthread_mutex_t mu;
     pthread_cond_t idle;
     unsigned active;           /* associations running */
     atomic_int stopping;       /* shutdown asked: idle associations end, running messages finish */
     unsigned long long served; /* associations accepted so far (for log ids) */
+    struct conn *conns;        /* running connections (under mu) */
 };
 
 typedef struct conn {
@@ -37,6 +41,9 @@ typedef struct conn {
     int fd;
     unsigned long long id;
     int over_limit;
+    int over_addr_limit; /* too many associations from this (non-loopback) address */
+    struct conn *prev, *next; /* the server's list of running connections */
+    int tls;           /* came in on the TLS port: handshake before the association */
     unsigned services; /* what the peer may use: all on loopback, else its configuration */
     struct sockaddr_storage addr;
 } conn;
@@ -144,6 +151,18 @@ static struct sockaddr_storage unmap_v4(const struct sockaddr_storage *in)
     return out;
 }
 
+/* Same peer host (ports aside), an IPv4 peer on the dual-stack socket counted as IPv4. */
+static int same_host(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
+{
+    struct sockaddr_storage a = unmap_v4(x), b = unmap_v4(y);
+    if (a.ss_family != b.ss_family)
+        return 0;
+    if (a.ss_family == AF_INET)
+        return ((struct sockaddr_in *)&a)->sin_addr.s_addr == ((struct sockaddr_in *)&b)->sin_addr.s_addr;
+    return a.ss_family == AF_INET6 && !memcmp(&((struct sockaddr_in6 *)&a)->sin6_addr,
+                                              &((struct sockaddr_in6 *)&b)->sin6_addr, sizeof(struct in6_addr));
+}
+
 /* Does host (a name or literal address of a configured peer) resolve to the connection's address? */
 static int host_matches(const char *host, const struct sockaddr_storage *peer)
 {
@@ -184,8 +203,8 @@ static void policy(void *vctx, assoc *a, const pdu_assoc *rq, assoc_decision *d)
     policy_ctx *pc = vctx;
     conn *c = pc->c;
     const net_config *cfg = &c->s->cfg;
-    if (c->over_limit) {
-        pc->why = "too many associations";
+    if (c->over_limit || c->over_addr_limit) {
+        pc->why = c->over_limit ? "too many associations" : "too many associations from this address";
         reject(d, PDU_RJ_TRANSIENT, PDU_RJ_SOURCE_PRESENTATION, PDU_RJ_PRES_LOCAL_LIMIT);
         return;
     }
@@ -211,15 +230,39 @@ static void policy(void *vctx, assoc *a, const pdu_assoc *rq, assoc_decision *d)
     scp_negotiate(a, rq);
 }
 
+/* A failed TLS handshake: there is no association to name the peer, so its address does. */
+static int tls_handshake(conn *c, net_tls **tls)
+{
+    net_server *s = c->s;
+    rs_err err;
+    rs_err_clear(&err);
+    if (net_tls_accept(s->tls, c->fd, s->cfg.timeout_ms, tls, &err) == RS_OK) {
+        char how[384];
+        net_tls_describe(*tls, how, sizeof how);
+        rs_log(RS_LOG_INFO, "assoc #%llu: %s", c->id, how);
+        return RS_OK;
+    }
+    char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
+    getnameinfo((const struct sockaddr *)&c->addr, sizeof c->addr, host, sizeof host, serv, sizeof serv,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    rs_log(RS_LOG_WARN, "assoc #%llu %s:%s: refused: %s", c->id, host, serv, err.msg);
+    return err.code;
+}
+
 static void *conn_thread(void *arg)
 {
     conn *c = arg;
     net_server *s = c->s;
+    net_tls *tls = NULL;
+    if (c->tls && tls_handshake(c, &tls) != RS_OK) {
+        close(c->fd);
+        goto done;
+    }
     assoc a;
     rs_err err;
     rs_err_clear(&err);
     policy_ctx pc = {c, NULL};
-    int rc = assoc_accept(&a, c->fd, s->cfg.timeout_ms, &s->stopping, policy, &pc, &err);
+    int rc = assoc_accept(&a, c->fd, tls, s->cfg.timeout_ms, &s->stopping, policy, &pc, &err);
     if (rc) {
         rs_log(RS_LOG_WARN, "assoc #%llu %s: refused: %s%s%s", c->id, a.peer_addr, err.msg, pc.why ? ": " : "",
                pc.why ? pc.why : "");
@@ -227,13 +270,21 @@ static void *conn_thread(void *arg)
         unsigned accepted = 0;
         for (unsigned i = 0; i < a.n_pcs; i++)
             accepted += a.pcs[i].result == PDU_PC_ACCEPTANCE;
-        rs_log(RS_LOG_INFO, "assoc #%llu %s: %s -> %s accepted (%u of %u presentation contexts, peer %s %s)", c->id,
-               a.peer_addr, a.calling, a.called, accepted, a.n_pcs, a.peer_impl_class, a.peer_impl_version);
+        rs_log(RS_LOG_INFO, "assoc #%llu %s: %s -> %s accepted (%u of %u presentation contexts, peer %s %s)%s", c->id,
+               a.peer_addr, a.calling, a.called, accepted, a.n_pcs, a.peer_impl_class, a.peer_impl_version,
+               tls ? " over TLS" : "");
         scp_ctx sc = {.store = s->store, .cfg = &s->cfg, .assoc_id = c->id, .services = c->services};
         scp_serve(&sc, &a);
     }
     assoc_close(&a);
+done:
     pthread_mutex_lock(&s->mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     s->active--;
     pthread_cond_broadcast(&s->idle);
     pthread_mutex_unlock(&s->mu);
@@ -241,35 +292,20 @@ static void *conn_thread(void *arg)
     return NULL;
 }
 
-int net_server_start(const net_config *cfg, struct store *st, net_server **out, rs_err *err)
+/* Bind and listen on one port (the plain or the TLS one); *bound receives the port number. */
+static int listen_on(const char *bind_addr, int port, int *out_fd, int *bound, rs_err *err)
 {
-    *out = NULL;
-    net_server *s = calloc(1, sizeof *s);
-    if (!s)
-        return rs_err_set(err, RS_ENOMEM, "out of memory");
-    s->cfg = *cfg;
-    s->store = st;
-    s->listen_fd = -1;
-    s->stop_pipe[0] = s->stop_pipe[1] = -1;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->idle, NULL);
-    if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        net_server_free(s);
-        return rs_err_set(err, RS_EIO, "pipe: %s", strerror(errno));
-    }
     char serv[16];
-    snprintf(serv, sizeof serv, "%d", cfg->port);
+    snprintf(serv, sizeof serv, "%d", port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
-    int gr = getaddrinfo(cfg->bind_addr, serv, &hints, &res);
-    if (gr) {
-        net_server_free(s);
-        return rs_err_set(err, RS_EINVAL, "cannot listen on %s:%d: %s", cfg->bind_addr ? cfg->bind_addr : "*",
-                          cfg->port, gai_strerror(gr));
-    }
+    int gr = getaddrinfo(bind_addr, serv, &hints, &res);
+    if (gr)
+        return rs_err_set(err, RS_EINVAL, "cannot listen on %s:%d: %s", bind_addr ? bind_addr : "*", port,
+                          gai_strerror(gr));
     /* prefer an IPv6 wildcard socket that also takes IPv4, else the first address */
     struct addrinfo *pick = res;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-        if (!cfg->bind_addr && ai->ai_family == AF_INET6)
+        if (!bind_addr && ai->ai_family == AF_INET6)
             pick = ai;
     int fd = socket(pick->ai_family, pick->ai_socktype | SOCK_CLOEXEC, pick->ai_protocol);
     int one = 1, zero = 0;
@@ -283,21 +319,55 @@ int net_server_start(const net_config *cfg, struct store *st, net_server **out, 
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
-        net_server_free(s);
-        return rs_err_set(err, RS_EIO, "cannot listen on DICOM port %d: %s", cfg->port, strerror(e));
+        return rs_err_set(err, RS_EIO, "cannot listen on DICOM port %d: %s", port, strerror(e));
     }
     freeaddrinfo(res);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
-    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
-    s->listen_fd = fd;
+    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                            : ((struct sockaddr_in *)&ss)->sin_port);
+    *out_fd = fd;
+    return RS_OK;
+}
+
+int net_server_start(const net_config *cfg, struct store *st, net_server **out, rs_err *err)
+{
+    *out = NULL;
+    net_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    s->store = st;
+    s->listen_fd = s->tls_fd = -1;
+    s->stop_pipe[0] = s->stop_pipe[1] = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    int rc = RS_OK;
+    if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rc = rs_err_set(err, RS_EIO, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    if (cfg->tls_port && (!cfg->tls_cert || !cfg->tls_key)) {
+        rc = rs_err_set(err, RS_EINVAL, "DICOM TLS needs a certificate and a key (--tls-cert, --tls-key)");
+        goto out;
+    }
+    if (cfg->tls_port && (rc = net_tls_ctx_new(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, &s->tls, err)) != RS_OK)
+        goto out;
+    rc = listen_on(cfg->bind_addr, cfg->port, &s->listen_fd, &s->port, err);
+    if (rc == RS_OK && cfg->tls_port)
+        rc = listen_on(cfg->bind_addr, cfg->tls_port, &s->tls_fd, &s->tls_port, err);
+out:
+    if (rc) {
+        net_server_free(s);
+        return rc;
+    }
     *out = s;
     return RS_OK;
 }
 
 int net_server_port(const net_server *s) { return s->port; }
+int net_server_tls_port(const net_server *s) { return s->tls_port; }
 
 void net_server_stop(net_server *s)
 {
@@ -306,7 +376,7 @@ void net_server_stop(net_server *s)
     (void)w;
 }
 
-static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr)
+static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr, int tls)
 {
     conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -315,12 +385,23 @@ static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr)
     }
     c->s = s;
     c->fd = fd;
+    c->tls = tls;
     c->addr = *addr;
     c->services = NET_SVC_ALL;
     pthread_mutex_lock(&s->mu);
     c->id = ++s->served;
     /* over the limit the thread still runs, to send a proper A-ASSOCIATE-RJ and log it */
     c->over_limit = s->active >= s->cfg.max_assocs;
+    if (s->cfg.max_per_addr && !is_loopback(addr)) {
+        unsigned same = 0;
+        for (conn *o = s->conns; o; o = o->next)
+            same += !o->over_limit && !o->over_addr_limit && same_host(&o->addr, addr);
+        c->over_addr_limit = same >= s->cfg.max_per_addr;
+    }
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
     s->active++;
     pthread_mutex_unlock(&s->mu);
     pthread_attr_t at;
@@ -331,47 +412,61 @@ static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr)
     if (pthread_create(&t, &at, conn_thread, c) != 0) {
         rs_log(RS_LOG_ERROR, "cannot start a thread for a new association: %s", strerror(errno));
         close(fd);
-        free(c);
         pthread_mutex_lock(&s->mu);
+        s->conns = c->next; /* c is still the list's head: nothing ran since */
+        if (c->next)
+            c->next->prev = NULL;
         s->active--;
         pthread_mutex_unlock(&s->mu);
+        free(c);
     }
     pthread_attr_destroy(&at);
 }
 
 int net_server_run(net_server *s)
 {
-    rs_log(RS_LOG_INFO, "DICOM: listening on port %d as %s (up to %u associations)", s->port, s->cfg.aet,
-           s->cfg.max_assocs);
+    if (s->tls_fd >= 0)
+        rs_log(RS_LOG_INFO, "DICOM: listening on port %d, TLS on port %d%s, as %s (up to %u associations)", s->port,
+               s->tls_port, s->cfg.tls_ca ? " (client certificates required)" : "", s->cfg.aet, s->cfg.max_assocs);
+    else
+        rs_log(RS_LOG_INFO, "DICOM: listening on port %d as %s (up to %u associations)", s->port, s->cfg.aet,
+               s->cfg.max_assocs);
     for (;;) {
-        struct pollfd p[2] = {{.fd = s->listen_fd, .events = POLLIN}, {.fd = s->stop_pipe[0], .events = POLLIN}};
-        int r = poll(p, 2, -1);
+        struct pollfd p[3] = {{.fd = s->stop_pipe[0], .events = POLLIN},
+                              {.fd = s->listen_fd, .events = POLLIN},
+                              {.fd = s->tls_fd, .events = POLLIN}}; /* fd -1: ignored by poll */
+        int r = poll(p, 3, -1);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             rs_log(RS_LOG_ERROR, "poll: %s", strerror(errno));
             break;
         }
-        if (p[1].revents)
+        if (p[0].revents)
             break;
-        if (!(p[0].revents & POLLIN))
-            continue;
-        struct sockaddr_storage addr;
-        socklen_t al = sizeof addr;
-        int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &al, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
-                rs_log(RS_LOG_WARN, "accept: %s", strerror(errno));
-            if (errno == EMFILE || errno == ENFILE)
-                usleep(100 * 1000); /* let running associations release descriptors */
-            continue;
+        for (int i = 1; i < 3; i++) {
+            if (!(p[i].revents & POLLIN))
+                continue;
+            struct sockaddr_storage addr;
+            socklen_t al = sizeof addr;
+            int fd = accept4(p[i].fd, (struct sockaddr *)&addr, &al, SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+                    rs_log(RS_LOG_WARN, "accept: %s", strerror(errno));
+                if (errno == EMFILE || errno == ENFILE)
+                    usleep(100 * 1000); /* let running associations release descriptors */
+                continue;
+            }
+            spawn(s, fd, &addr, i == 2);
         }
-        spawn(s, fd, &addr);
     }
     /* stop taking new work; in-flight associations finish their current message */
     atomic_store(&s->stopping, 1);
     close(s->listen_fd);
     s->listen_fd = -1;
+    if (s->tls_fd >= 0)
+        close(s->tls_fd);
+    s->tls_fd = -1;
     pthread_mutex_lock(&s->mu);
     if (s->active)
         rs_log(RS_LOG_INFO, "DICOM: waiting for %u association(s) to finish", s->active);
@@ -387,6 +482,9 @@ void net_server_free(net_server *s)
         return;
     if (s->listen_fd >= 0)
         close(s->listen_fd);
+    if (s->tls_fd >= 0)
+        close(s->tls_fd);
+    net_tls_ctx_free(s->tls);
     for (int i = 0; i < 2; i++)
         if (s->stop_pipe[i] >= 0)
             close(s->stop_pipe[i]);

@@ -40,10 +40,15 @@ typedef struct net_config {
     const char *bind_addr;     /* NULL = all addresses */
     int port;
     unsigned max_assocs;       /* concurrent associations; the excess is rejected (transient) */
+    unsigned max_per_addr;     /* of them from one non-loopback address (0: no limit of its own) */
     int timeout_ms;            /* ARTIM and DIMSE idle timeout */
     const net_peer *peers;
     unsigned n_peers;
     int log_level;
+    /* DICOM over TLS on a port of its own (0: none), same policy; tls_ca set = client
+       certificates required and checked against it (tls.h) */
+    int tls_port;
+    const char *tls_cert, *tls_key, *tls_ca;
 } net_config;
 
 typedef struct net_server net_server;
@@ -55,8 +60,9 @@ int net_server_run(net_server *s);
 /* Ask the loop to stop: async-signal-safe (writes to a pipe). */
 void net_server_stop(net_server *s);
 void net_server_free(net_server *s);
-/* The bound port (useful with port 0). */
+/* The bound ports (useful with port 0); the TLS one is 0 when there is none. */
 int net_server_port(const net_server *s);
+int net_server_tls_port(const net_server *s);
 
 /* A configured peer by AE title, NULL if unknown. */
 const net_peer *net_config_peer(const net_config *cfg, const char *aet);

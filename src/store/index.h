@@ -97,6 +97,13 @@ struct store_index_ops {
     int (*metadata)(store_index *ix, const char *sop_uid, rs_buf *out, rs_err *err);
     int (*query)(store_index *ix, const store_plan *plan, store_match_fn fn, void *ctx, rs_err *err);
     int (*stats)(store_index *ix, store_index_stats *st, rs_err *err);
+    /*
+     * Trash (store_trash_study): mark or unmark a study as trashed; study_uid NULL with on = 0
+     * clears every mark. Any thread, outside the committer's batches (a small write of its own).
+     * Queries hide trashed studies unless store_query.trashed asks for them.
+     */
+    int (*trash)(store_index *ix, const char *study_uid, int on, rs_err *err);
+    int (*is_trashed)(store_index *ix, const char *study_uid, int *yes, rs_err *err);
 };
 
 /* The SQLite backend. */

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "norm.h"
+#include "../util/vec.h"
 
 #define MAX_IDLE_READERS 8
 #define BUSY_TIMEOUT_MS 10000
@@ -80,14 +81,8 @@ static int exec(sqlite3 *db, const char *sql, rs_err *err)
 
 static int idset_add(idset *s, int64_t id)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        int64_t *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        s->v = nv;
-        s->cap = cap;
-    }
+    if (rs_grow((void **)&s->v, &s->cap, s->n, sizeof *s->v, 64))
+        return RS_ENOMEM;
     s->v[s->n++] = id;
     return RS_OK;
 }
@@ -450,6 +445,9 @@ static int writer_setup(sqlite_index *x, rs_err *err)
                         "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=0", err);
     if (rc == RS_OK)
         rc = ensure_schema(x->w, err);
+    /* outside the versioned schema: trash marks are not rebuilt from objects/ but from DATA/trash/ */
+    if (rc == RS_OK)
+        rc = exec(x->w, "CREATE TABLE IF NOT EXISTS trash(study_uid TEXT PRIMARY KEY)", err);
     sqlite3_wal_hook(x->w, wal_hook, x);
     return rc ? rc : prepare_writes(x, err);
 }
@@ -732,37 +730,67 @@ static void sq_maintain(store_index *ix)
 
 /* ---- the read side ------------------------------------------------------------------------------ */
 
-/* Prepare sql on a pooled reader, bind ?1 to text, step once: the row is in *s. */
-static int read_one(sqlite_index *x, sqlite3 *db, const char *sql, const char *arg, sqlite3_stmt **s,
-                    int *found, rs_err *err)
-{
-    if (sqlite3_prepare_v2(db, sql, -1, s, NULL) != SQLITE_OK)
-        return sq_err(db, err, "preparing a lookup");
-    if (arg)
-        sqlite3_bind_text(*s, 1, arg, -1, SQLITE_STATIC);
-    int r = sqlite3_step(*s);
-    *found = r == SQLITE_ROW;
-    return r == SQLITE_ROW || r == SQLITE_DONE ? RS_OK : sq_err(db, err, "reading the index");
-}
+/* Reads the row a one-row lookup gives; called only when there is one. */
+typedef int (*row_fn)(sqlite3_stmt *s, void *ctx, rs_err *err);
 
-static int sq_has_hash(store_index *ix, const char *hash, int *yes, rs_err *err)
+/*
+ * A one-row lookup on a reader connection: prepare sql, bind arg (if any) as ?1, step once, let
+ * fn read the row. *found says whether there was one (may be NULL when fn is enough).
+ */
+static int read_one(sqlite_index *x, const char *sql, const char *arg, int *found, row_fn fn, void *ctx,
+                    rs_err *err)
 {
-    sqlite_index *x = (sqlite_index *)ix;
     sqlite3 *db;
     sqlite3_stmt *s = NULL;
     int rc = get_reader(x, &db, err);
     if (rc)
         return rc;
-    rc = read_one(x, db, "SELECT 1 FROM instances WHERE hash = ?1 LIMIT 1", hash, &s, yes, err);
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        rc = sq_err(db, err, "preparing a lookup");
+        goto out;
+    }
+    if (arg)
+        sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    if (found)
+        *found = r == SQLITE_ROW;
+    if (r == SQLITE_ROW && fn)
+        rc = fn(s, ctx, err);
+    else if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = sq_err(db, err, "reading the index");
+out:
     sqlite3_finalize(s);
     put_reader(x, db);
     return rc;
+}
+
+static int sq_has_hash(store_index *ix, const char *hash, int *yes, rs_err *err)
+{
+    return read_one((sqlite_index *)ix, "SELECT 1 FROM instances WHERE hash = ?1 LIMIT 1", hash, yes, NULL, NULL,
+                    err);
 }
 
 static void col_copy(sqlite3_stmt *s, int i, char *out, size_t cap)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
     snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static int row_instance(sqlite3_stmt *s, void *ctx, rs_err *err)
+{
+    store_instance_info *out = ctx;
+    memset(out, 0, sizeof *out);
+    col_copy(s, 0, out->sop_uid, sizeof out->sop_uid);
+    col_copy(s, 1, out->sop_class, sizeof out->sop_class);
+    col_copy(s, 2, out->study_uid, sizeof out->study_uid);
+    col_copy(s, 3, out->series_uid, sizeof out->series_uid);
+    col_copy(s, 4, out->ts_uid, sizeof out->ts_uid);
+    col_copy(s, 5, out->hash, sizeof out->hash);
+    out->size = (uint64_t)sqlite3_column_int64(s, 6);
+    out->version = sqlite3_column_int(s, 7);
+    out->received_ns = sqlite3_column_int64(s, 8);
+    out->n_versions = sqlite3_column_int(s, 9);
+    return RS_OK;
 }
 
 static int sq_instance(store_index *ix, const char *sop_uid, store_instance_info *out, rs_err *err)
@@ -772,51 +800,39 @@ static int sq_instance(store_index *ix, const char *sop_uid, store_instance_info
         "i.received_ns, (SELECT count(*) FROM instances WHERE sop_uid = ?1) "
         "FROM instances i JOIN series se ON se.id = i.series JOIN studies st ON st.id = se.study "
         "WHERE i.sop_uid = ?1 AND i.current = 1";
-    sqlite_index *x = (sqlite_index *)ix;
-    sqlite3 *db;
-    sqlite3_stmt *s = NULL;
-    int found = 0, rc = get_reader(x, &db, err);
-    if (rc)
-        return rc;
-    rc = read_one(x, db, sql, sop_uid, &s, &found, err);
+    int found = 0;
+    int rc = read_one((sqlite_index *)ix, sql, sop_uid, &found, row_instance, out, err);
     if (rc == RS_OK && !found)
         rc = rs_err_set(err, RS_ENOTFOUND, "no instance %.64s", sop_uid);
-    if (rc == RS_OK) {
-        memset(out, 0, sizeof *out);
-        col_copy(s, 0, out->sop_uid, sizeof out->sop_uid);
-        col_copy(s, 1, out->sop_class, sizeof out->sop_class);
-        col_copy(s, 2, out->study_uid, sizeof out->study_uid);
-        col_copy(s, 3, out->series_uid, sizeof out->series_uid);
-        col_copy(s, 4, out->ts_uid, sizeof out->ts_uid);
-        col_copy(s, 5, out->hash, sizeof out->hash);
-        out->size = (uint64_t)sqlite3_column_int64(s, 6);
-        out->version = sqlite3_column_int(s, 7);
-        out->received_ns = sqlite3_column_int64(s, 8);
-        out->n_versions = sqlite3_column_int(s, 9);
-    }
-    sqlite3_finalize(s);
-    put_reader(x, db);
     return rc;
+}
+
+static int row_append_text(sqlite3_stmt *s, void *ctx, rs_err *err)
+{
+    if (rs_buf_append(ctx, sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0)))
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
+    return RS_OK;
 }
 
 static int sq_metadata(store_index *ix, const char *sop_uid, rs_buf *out, rs_err *err)
 {
     static const char sql[] = "SELECT j.json FROM instances i JOIN instance_json j ON j.instance = i.id "
                               "WHERE i.sop_uid = ?1 AND i.current = 1";
-    sqlite_index *x = (sqlite_index *)ix;
-    sqlite3 *db;
-    sqlite3_stmt *s = NULL;
-    int found = 0, rc = get_reader(x, &db, err);
-    if (rc)
-        return rc;
-    rc = read_one(x, db, sql, sop_uid, &s, &found, err);
+    int found = 0;
+    int rc = read_one((sqlite_index *)ix, sql, sop_uid, &found, row_append_text, out, err);
     if (rc == RS_OK && !found)
         rc = rs_err_set(err, RS_ENOTFOUND, "no metadata for instance %.64s", sop_uid);
-    if (rc == RS_OK && rs_buf_append(out, sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0)))
-        rc = rs_err_set(err, RS_ENOMEM, "out of memory");
-    sqlite3_finalize(s);
-    put_reader(x, db);
     return rc;
+}
+
+static int row_stats(sqlite3_stmt *s, void *ctx, rs_err *err)
+{
+    store_index_stats *st = ctx;
+    uint64_t *f[] = {&st->patients, &st->studies, &st->series, &st->instances, &st->versions,
+                     &st->bytes, &st->object_bytes};
+    for (int i = 0; i < 7; i++)
+        *f[i] = (uint64_t)sqlite3_column_int64(s, i);
+    return RS_OK;
 }
 
 static int sq_stats(store_index *ix, store_index_stats *st, rs_err *err)
@@ -826,22 +842,7 @@ static int sq_stats(store_index *ix, store_index_stats *st, rs_err *err)
         "(SELECT count(*) FROM studies WHERE n_instances > 0), (SELECT count(*) FROM series WHERE n_instances > 0), "
         "(SELECT count(*) FROM instances WHERE current = 1), (SELECT count(*) FROM instances), "
         "(SELECT coalesce(sum(size_bytes), 0) FROM patients), (SELECT coalesce(sum(size), 0) FROM instances)";
-    sqlite_index *x = (sqlite_index *)ix;
-    sqlite3 *db;
-    sqlite3_stmt *s = NULL;
-    int found = 0, rc = get_reader(x, &db, err);
-    if (rc)
-        return rc;
-    rc = read_one(x, db, sql, NULL, &s, &found, err);
-    if (rc == RS_OK) {
-        uint64_t *f[] = {&st->patients, &st->studies, &st->series, &st->instances, &st->versions,
-                         &st->bytes, &st->object_bytes};
-        for (int i = 0; i < 7; i++)
-            *f[i] = (uint64_t)sqlite3_column_int64(s, i);
-    }
-    sqlite3_finalize(s);
-    put_reader(x, db);
-    return rc;
+    return read_one((sqlite_index *)ix, sql, NULL, NULL, row_stats, st, err);
 }
 
 /* ---- queries: a plan to SQL --------------------------------------------------------------------- */
@@ -1027,6 +1028,8 @@ static int select_sql(qb *q, const store_plan *p)
                                      : rs_buf_printf(&q->sql, " WHERE %s.n_instances > 0", ALIAS[p->level]);
     for (size_t i = 0; i < p->n_cond && rc == RS_OK; i++)
         rc = cond_sql(q, &p->cond[i]);
+    if (rc == RS_OK && p->level >= STORE_LEVEL_STUDY && p->q->trashed != 2)
+        rc = rs_buf_printf(&q->sql, " AND st.study_uid %sIN (SELECT study_uid FROM trash)", p->q->trashed ? "" : "NOT ");
     if (rc == RS_OK)
         rc = rs_buf_printf(&q->sql, " ORDER BY %s.id LIMIT %lld OFFSET %lld", ALIAS[p->level],
                            p->q->limit ? (long long)p->q->limit : -1LL, (long long)p->q->offset);
@@ -1091,6 +1094,21 @@ static int sq_query(store_index *ix, const store_plan *plan, store_match_fn fn, 
     return rc;
 }
 
+/* ---- trash ----------------------------------------------------------------------------------- */
+
+static int sq_trash(store_index *ix, const char *study_uid, int on, rs_err *err)
+{
+    const char *sql = !study_uid ? "DELETE FROM trash"
+                      : on       ? "INSERT OR IGNORE INTO trash(study_uid) VALUES(?1)"
+                                 : "DELETE FROM trash WHERE study_uid = ?1";
+    return read_one((sqlite_index *)ix, sql, study_uid, NULL, NULL, NULL, err);
+}
+
+static int sq_is_trashed(store_index *ix, const char *study_uid, int *yes, rs_err *err)
+{
+    return read_one((sqlite_index *)ix, "SELECT 1 FROM trash WHERE study_uid = ?1", study_uid, yes, NULL, NULL, err);
+}
+
 const store_index_ops store_index_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1106,4 +1124,6 @@ const store_index_ops store_index_sqlite = {
     .metadata = sq_metadata,
     .query = sq_query,
     .stats = sq_stats,
+    .trash = sq_trash,
+    .is_trashed = sq_is_trashed,
 };

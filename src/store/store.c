@@ -4,6 +4,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,10 +20,12 @@
 #include "../dicom/reader.h"
 #include "../dicom/writer.h"
 #include "../util/log.h"
+#include "../util/vec.h"
 
 #define INDEX_FILE "index.sqlite"
 #define REBUILD_FILE "index.sqlite.rebuild"
 #define LOCK_FILE "lock"
+#define TRASH_DIR "trash"
 #define COPY_CHUNK (1u << 20)
 #define REINDEX_BATCH 256
 
@@ -42,6 +45,7 @@ struct store_ingest {
     uint64_t written;
     char expect_class[STORE_UID_MAX + 1]; /* store_ingest_expect: what the data set must be */
     char expect_uid[STORE_UID_MAX + 1];
+    char expect_study[STORE_UID_MAX + 1]; /* store_ingest_expect_study */
 };
 
 static void default_log(void *ctx, int level, const char *msg)
@@ -114,6 +118,31 @@ static int recover(store *s, rs_err *err)
     return rc;
 }
 
+/*
+ * Trash: DATA/trash/<StudyInstanceUID> marks a study deleted by staff, its objects untouched.
+ * The files are the truth (they survive a reindex); the index keeps a copy so queries can hide
+ * the studies. At open the copy is made again from the files.
+ */
+static int trash_load(store *s, rs_err *err)
+{
+    char p[PATH_MAX];
+    int rc = sub_path(s->datadir, TRASH_DIR, p, sizeof p, err);
+    if (rc)
+        return rc;
+    if (mkdir(p, 0750) != 0 && errno != EEXIST)
+        return rs_err_set(err, RS_EIO, "cannot create %s: %s", p, strerror(errno));
+    rc = s->ix->ops->trash(s->ix, NULL, 0, err);
+    DIR *d = rc ? NULL : opendir(p);
+    if (!d)
+        return rc ? rc : rs_err_set(err, RS_EIO, "cannot read %s: %s", p, strerror(errno));
+    struct dirent *de;
+    while (rc == RS_OK && (de = readdir(d)))
+        if (de->d_name[0] != '.')
+            rc = s->ix->ops->trash(s->ix, de->d_name, 1, err);
+    closedir(d);
+    return rc;
+}
+
 static int open_parts(store *s, rs_err *err)
 {
     char p[PATH_MAX];
@@ -131,6 +160,8 @@ static int open_parts(store *s, rs_err *err)
         rc = recover(s, err);
     if (rc == RS_OK)
         rc = sync_dir(s->datadir, err); /* the new index files and directories, if any */
+    if (rc == RS_OK)
+        rc = trash_load(s, err);
     store_commit_env env = {s->ix, s->blobs, s->opts.log, s->opts.log_ctx};
     if (rc == RS_OK)
         rc = store_commit_start(&env, &s->commit, err);
@@ -248,6 +279,14 @@ int store_ingest_expect(store_ingest *in, const char *sop_class, const char *sop
     return RS_OK;
 }
 
+int store_ingest_expect_study(store_ingest *in, const char *study_uid, rs_err *err)
+{
+    if (strlen(study_uid) > STORE_UID_MAX)
+        return rs_err_set(err, RS_EINVAL, "UID longer than %d characters", STORE_UID_MAX);
+    snprintf(in->expect_study, sizeof in->expect_study, "%s", study_uid);
+    return RS_OK;
+}
+
 int store_ingest_write_meta(store_ingest *in, const char *sop_class, const char *sop_uid,
                             const char *ts_uid, rs_err *err)
 {
@@ -313,6 +352,9 @@ static int prepare(store_ingest *in, store_record **rec, rs_err *err)
             rc = rs_err_set(err, RS_EINVAL, "data set is %.64s of class %.64s, not %.64s of class %.64s", uid, cls,
                             in->expect_uid, in->expect_class);
     }
+    if (rc == RS_OK && in->expect_study[0] && strcmp(store_record_str(*rec, DCM_TAG_STUDY_UID), in->expect_study))
+        rc = rs_err_set(err, RS_EINVAL, "instance belongs to study %.64s, not %.64s",
+                        store_record_str(*rec, DCM_TAG_STUDY_UID), in->expect_study);
     if (rc) {
         store_blob_abort(in->blob);
         return rc;
@@ -499,6 +541,45 @@ int store_query_run(store *s, const store_query *q, store_match_fn fn, void *ctx
     return rc;
 }
 
+/* A UID fit to be a file name: digits and dots only. */
+static int uid_ok(const char *uid)
+{
+    size_t n = strlen(uid);
+    if (n == 0 || n > STORE_UID_MAX || uid[0] == '.')
+        return 0;
+    return strspn(uid, "0123456789.") == n;
+}
+
+int store_trash_study(store *s, const char *study_uid, int trashed, rs_err *err)
+{
+    char dir[PATH_MAX], p[PATH_MAX];
+    if (!uid_ok(study_uid))
+        return rs_err_set(err, RS_EINVAL, "not a UID: \"%.64s\"", study_uid);
+    int rc = sub_path(s->datadir, TRASH_DIR, dir, sizeof dir, err);
+    if (rc == RS_OK && snprintf(p, sizeof p, "%s/%s", dir, study_uid) >= (int)sizeof p)
+        rc = rs_err_set(err, RS_EINVAL, "data directory path too long");
+    if (rc)
+        return rc;
+    if (!trashed) {
+        /* the index first: a crash in between leaves a mark the next open restores */
+        rc = s->ix->ops->trash(s->ix, study_uid, 0, err);
+        if (rc == RS_OK && unlink(p) != 0 && errno != ENOENT)
+            rc = rs_err_set(err, RS_EIO, "cannot remove %s: %s", p, strerror(errno));
+        return rc ? rc : sync_dir(dir, err);
+    }
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return rs_err_set(err, RS_EIO, "cannot create %s: %s", p, strerror(errno));
+    close(fd);
+    rc = sync_dir(dir, err);
+    return rc ? rc : s->ix->ops->trash(s->ix, study_uid, 1, err);
+}
+
+int store_is_trashed(store *s, const char *study_uid, int *yes, rs_err *err)
+{
+    return s->ix->ops->is_trashed(s->ix, study_uid, yes, err);
+}
+
 int store_get_stats(store *s, store_stats *st, rs_err *err)
 {
     memset(st, 0, sizeof *st);
@@ -516,14 +597,8 @@ typedef struct object_list {
 static int collect_object(void *ctx, const store_blob_info *info)
 {
     object_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 1024;
-        store_blob_info *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
+    if (rs_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v, 1024))
+        return RS_ENOMEM;
     l->v[l->n++] = *info;
     return 0;
 }

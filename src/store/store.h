@@ -82,6 +82,8 @@ int store_ingest_begin(store *s, store_ingest **out, rs_err *err);
  * file whose SOPClassUID or SOPInstanceUID differs, with RS_EINVAL, and keeps nothing.
  */
 int store_ingest_expect(store_ingest *in, const char *sop_class, const char *sop_uid, rs_err *err);
+/* The data set must belong to this study (STOW-RS to /studies/{uid}): RS_EINVAL otherwise. */
+int store_ingest_expect_study(store_ingest *in, const char *study_uid, rs_err *err);
 /* Append bytes of the Part 10 file. RS_ELIMIT past max_object_size. */
 int store_ingest_write(store_ingest *in, const void *data, size_t n, rs_err *err);
 /*
@@ -131,6 +133,14 @@ int store_get_metadata(store *s, const char *sop_uid, rs_buf *out, rs_err *err);
 /* C-FIND / QIDO-RS, see query.h. */
 int store_query_run(store *s, const store_query *q, store_match_fn fn, void *ctx, rs_err *err);
 int store_get_stats(store *s, store_stats *st, rs_err *err);
+
+/*
+ * Trash: a study deleted by staff is only marked (DATA/trash/<uid>, and the index): queries
+ * hide it (store_query.trashed), its objects stay, and trashed = 0 restores it. A mark for a
+ * study not (or not yet) in the index is kept and applies when it arrives. RS_EINVAL: not a UID.
+ */
+int store_trash_study(store *s, const char *study_uid, int trashed, rs_err *err);
+int store_is_trashed(store *s, const char *study_uid, int *yes, rs_err *err);
 
 /* ---- rebuilding ------------------------------------------------------------------------------ */
 

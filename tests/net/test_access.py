@@ -13,9 +13,11 @@ peer limited to `find` finds but cannot store (nothing stored); loopback stays o
 """
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_serve import Server, free_port, make_instance, report, run  # noqa: E402
@@ -24,6 +26,7 @@ import numpy as np  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
 DUMMY = "rsacc0"
+PER_ADDR = 3
 
 
 def refused(out):
@@ -53,7 +56,8 @@ def main():
     port = free_port()
     peers = [f"ALLSVC={addr}:1", f"STOREONLY={addr}:1/store", f"FINDONLY={addr}:1/find",
              "ELSEWHERE=203.0.113.9:104", f"MOVEDEST={addr}:1/move,get"]
-    srv = Server(os.path.join(tmp, "data"), port, sum((["--peer", p] for p in peers), []))
+    srv = Server(os.path.join(tmp, "data"), port, sum((["--peer", p] for p in peers), []) +
+                 ["--max-associations-per-address", str(PER_ADDR)])
     try:
         if not report(srv.start(), "server starts"):
             return 1
@@ -125,6 +129,30 @@ def main():
         p, k = find("ANYTHING", host="127.0.0.1")
         report(p.returncode == 0 and k == 1, "loopback: any AE title may query, and the refused store left nothing",
                f"rc={p.returncode} answers={k}")
+
+        # per-address cap: PER_ADDR idle connections from addr hold every slot that address has
+        idle = []
+        for _ in range(PER_ADDR):
+            c = socket.socket()
+            c.bind((addr, 0))
+            c.connect((addr, port))
+            idle.append(c)
+        time.sleep(0.3)
+        p = echo("ALLSVC")
+        report(p.returncode != 0 and b"Local Limit Exceeded" in p.stdout + p.stderr,
+               f"with {PER_ADDR} associations open from one remote address, the next is rejected (2/3/2)",
+               (p.stdout + p.stderr)[-300:])
+        report("too many associations from this address" in log(), "the per-address refusal is logged")
+        report(echo("X", host="127.0.0.1").returncode == 0, "meanwhile loopback is served")
+        for c in idle:
+            c.close()
+        ok = False
+        for _ in range(50):
+            if echo("ALLSVC").returncode == 0:
+                ok = True
+                break
+            time.sleep(0.1)
+        report(ok, "once they close, the address is served again")
         report(srv.p.poll() is None and echo("X", host="127.0.0.1").returncode == 0, "server still serving")
     finally:
         srv.stop()

@@ -873,6 +873,27 @@ def group_retrieve(port, work, sent, study_uid, recv, scp_ok):
            echo(port), "C-MOVE to a configured peer that is down: refused (A702), every sub-operation failed",
            final[-400:])
 
+    # a destination that never answers the SYN (its accept queue is full): given up after --timeout
+    hole = HOLE
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(hole.getsockname())
+        fillers.append(f)
+    time.sleep(0.2)
+    t0 = time.time()
+    p = run(["movescu", "-S", "-d", "-aec", AET, "-aem", "HOLE", "-to", "60", "-k", "QueryRetrieveLevel=STUDY",
+             "-k", f"StudyInstanceUID={study_uid['S2']}", HOST, str(port)], timeout=120)
+    took = time.time() - t0
+    final = out_of(p).split("Received Final Move Response")[-1]
+    m = re.search(r"Failed Suboperations\s*:\s*(\d+)", final)
+    report(m is not None and int(m.group(1)) == len(ser) and took < 3 * SERVER_TIMEOUT and echo(port),
+           f"C-MOVE to a destination that drops the connection request: failed after the --timeout "
+           f"({took:.1f}s), not the kernel's", final[-400:])
+    for f in fillers:
+        f.close()
+
 
 def group_bad_peers(srv, work, sent, data):
     port = srv.port
@@ -1242,8 +1263,14 @@ def main():
     recv = os.path.join(work, "recv")
     os.makedirs(recv)
     scp_port, down_port = free_port(), free_port()
+    global HOLE
+    HOLE = socket.socket()          # listens but never accepts: a peer that drops our SYNs once full
+    HOLE.bind((HOST, 0))
+    HOLE.listen(0)
+    HOLE_PORT = HOLE.getsockname()[1]
     srv = Server(work, "radshare", data, ["--max-associations", str(MAX_ASSOCS),
-                                         "--peer", f"STORESCP={HOST}:{scp_port}", "--peer", f"DOWN={HOST}:{down_port}"])
+                                         "--peer", f"STORESCP={HOST}:{scp_port}", "--peer", f"DOWN={HOST}:{down_port}",
+                                         "--peer", f"HOLE={HOST}:{HOLE_PORT}"])
     t_start = time.time()
     try:
         # 1

@@ -1,0 +1,62 @@
+/*
+ * dicomweb.h - DICOMweb (PS3.18) under /dicom-web/ on top of the store: QIDO-RS searches
+ * (qido.c), WADO-RS and WADO-URI retrieval (wado.c), STOW-RS uploads (stow.c). dicomweb.c
+ * parses the path and hands each request to one of them.
+ *
+ * Every DICOMweb route is HTTP_ROUTE_STAFF (the auth hook decides; without one, loopback only).
+ */
+#ifndef HTTP_DICOMWEB_H
+#define HTTP_DICOMWEB_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "../store/store.h"
+#include "http.h"
+
+#define DICOMWEB_PREFIX "/dicom-web"
+#define DICOMWEB_MAX_LIMIT 1000       /* QIDO limit above this is clamped */
+#define DICOMWEB_DEFAULT_MAX_UPLOAD ((uint64_t)4 << 30)
+
+typedef struct dicomweb_opts {
+    uint64_t max_upload;    /* STOW-RS request body (decoded); 0: DICOMWEB_DEFAULT_MAX_UPLOAD */
+} dicomweb_opts;
+
+typedef struct dicomweb_counters {
+    _Atomic uint64_t stow_instances, stow_failed, stow_bytes;
+    _Atomic uint64_t retrieved_instances, retrieved_bytes;
+    _Atomic uint64_t qido;
+} dicomweb_counters;
+
+typedef struct dicomweb {
+    store *st;
+    dicomweb_opts o;
+    dicomweb_counters n;
+} dicomweb;
+
+int dicomweb_register(http_server *srv, store *st, const dicomweb_opts *o, dicomweb **out, rs_err *err);
+void dicomweb_free(dicomweb *dw);
+/* Prometheus lines for the counters. */
+int dicomweb_metrics(dicomweb *dw, rs_buf *out);
+
+/* ---- between the files of this module ---------------------------------------------------------- */
+
+/* A request's place in the hierarchy, from the path. */
+typedef struct dw_target {
+    const char *study, *series, *instance;  /* NULL when not in the path */
+    char rest[256];                         /* what follows the last UID ("metadata", "frames/1", ...) */
+} dw_target;
+
+/* Digits and dots, 1..64 characters. */
+int dw_uid_ok(const char *uid);
+/* QIDO-RS at level, constrained by t's UIDs. */
+int qido_search(dicomweb *dw, http_req *rq, store_level level, const dw_target *t);
+/* WADO-RS: t->rest "" (the objects), "metadata", "frames/...", "rendered", "thumbnail", "bulk/...". */
+int wado_retrieve(dicomweb *dw, http_req *rq, const dw_target *t);
+/* WADO-URI: /wado?requestType=WADO&... */
+int wado_uri(http_req *rq, void *ctx);
+/* STOW-RS: the body callback and the handler (POST /dicom-web/studies[/{study}]). */
+int stow_body(http_req *rq, const void *p, size_t n, void *ctx);
+int stow_finish(http_req *rq, void *ctx);
+
+#endif

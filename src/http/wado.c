@@ -1,0 +1,365 @@
+/*
+ * wado.c - WADO-RS (PS3.18 10.4) and WADO-URI (PS3.18 9) retrieval.
+ *
+ * Objects: the matching instances' (hash, size, syntax) are listed with one index query, then
+ * streamed as multipart/related; type="application/dicom" straight from the object files, one
+ * open file at a time: a whole study never sits in memory. A single instance carries its
+ * content hash as ETag with Cache-Control: immutable (a stored object never changes; a new
+ * version is another hash).
+ *
+ * Metadata: the header JSON the store kept at ingest (index), never the files: a study's or
+ * series' metadata is one query whose rows are concatenated, BulkDataURIs ("bulk/<path>")
+ * made absolute. Its ETag is the hash of the member hashes (it changes when an instance is
+ * added), so it is revalidated, not immutable.
+ *
+ * Frames, rendered images, thumbnails and bulk data need the codec and render modules:
+ * until they are merged these routes answer 501.
+ */
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../dicom/json.h"
+#include "../dicom/tag.h"
+#include "dicomweb.h"
+
+#define MAX_OBJECTS 100000
+#define BOUNDARY "radshare-7b1d3f0c9e2a4b58"
+
+typedef struct obj {
+    char hash[STORE_HASH_HEX + 1];
+    char ts[STORE_UID_MAX + 1];
+    uint64_t size;
+} obj;
+
+typedef struct obj_list {
+    obj *v;
+    size_t n, cap;
+    int too_many;
+} obj_list;
+
+static int collect(void *ctx, const store_match *m)
+{
+    obj_list *l = ctx;
+    if (l->n == MAX_OBJECTS) {
+        l->too_many = 1;
+        return 1;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        obj *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv)
+            return RS_ENOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    obj *o = &l->v[l->n++];
+    snprintf(o->hash, sizeof o->hash, "%s", m->hash);
+    snprintf(o->ts, sizeof o->ts, "%s", m->ts_uid ? m->ts_uid : "");
+    o->size = m->size;
+    return 0;
+}
+
+/* The IMAGE-level query for t's UIDs. */
+static int query_target(dicomweb *dw, const dw_target *t, int with_metadata, store_match_fn fn, void *ctx, rs_err *err)
+{
+    store_keyset ks;
+    store_keyset_init(&ks);
+    const uint32_t tags[] = {DCM_TAG_STUDY_UID, DCM_TAG_SERIES_UID, DCM_TAG_SOP_INSTANCE_UID};
+    const char *uids[] = {t->study, t->series, t->instance};
+    int rc = RS_OK;
+    for (int i = 0; i < 3 && rc == RS_OK; i++)
+        if (uids[i])
+            rc = store_keyset_add(&ks, tags[i], 0, uids[i], err);
+    store_query q = {.level = STORE_LEVEL_IMAGE, .model = STORE_STUDY_ROOT, .keys = ks.key, .n_keys = ks.n,
+                     .with_metadata = with_metadata};
+    rc = rc ? rc : store_query_run(dw->st, &q, fn, ctx, err);
+    store_keyset_free(&ks);
+    return rc;
+}
+
+static const char *level_word(const dw_target *t)
+{
+    return t->instance ? "instance" : t->series ? "series" : "study";
+}
+
+/* ---- multipart/related streaming ------------------------------------------------------------- */
+
+typedef struct mp_stream {
+    dicomweb *dw;
+    obj_list l;
+    size_t i;           /* current object */
+    int fd;
+    uint64_t off;       /* in the current file */
+    char head[512];     /* part header or closing delimiter being sent */
+    size_t head_len, head_off;
+    int phase;          /* 0: header, 1: body, 2: CRLF, 3: closing, 4: done */
+} mp_stream;
+
+static void mp_free(void *ctx)
+{
+    mp_stream *m = ctx;
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m->l.v);
+    free(m);
+}
+
+static size_t take_head(mp_stream *m, uint8_t *buf, size_t max)
+{
+    size_t k = m->head_len - m->head_off < max ? m->head_len - m->head_off : max;
+    memcpy(buf, m->head + m->head_off, k);
+    m->head_off += k;
+    return k;
+}
+
+static void set_head(mp_stream *m, int len)
+{
+    m->head_len = len > 0 ? (size_t)len : 0;
+    m->head_off = 0;
+}
+
+static ssize_t mp_read(void *ctx, uint8_t *buf, size_t max)
+{
+    mp_stream *m = ctx;
+    for (;;) {
+        if (m->head_off < m->head_len)
+            return (ssize_t)take_head(m, buf, max);
+        switch (m->phase) {
+        case 0: {
+            if (m->i == m->l.n) {
+                set_head(m, snprintf(m->head, sizeof m->head, "--" BOUNDARY "--\r\n"));
+                m->phase = 4;
+                continue;
+            }
+            obj *o = &m->l.v[m->i];
+            uint64_t off, len;
+            if (store_open_instance(m->dw->st, o->hash, &m->fd, &off, &len, NULL))
+                return -1;
+            m->off = 0;
+            set_head(m, snprintf(m->head, sizeof m->head,
+                                 "--" BOUNDARY "\r\nContent-Type: application/dicom; transfer-syntax=%s\r\n"
+                                 "Content-Length: %llu\r\n\r\n", o->ts, (unsigned long long)o->size));
+            m->phase = 1;
+            continue;
+        }
+        case 1: {
+            obj *o = &m->l.v[m->i];
+            if (m->off == o->size) {
+                close(m->fd);
+                m->fd = -1;
+                atomic_fetch_add(&m->dw->n.retrieved_instances, 1);
+                atomic_fetch_add(&m->dw->n.retrieved_bytes, o->size);
+                set_head(m, snprintf(m->head, sizeof m->head, "\r\n"));
+                m->i++;
+                m->phase = 0;
+                continue;
+            }
+            size_t k = o->size - m->off < max ? (size_t)(o->size - m->off) : max;
+            ssize_t r = pread(m->fd, buf, k, (off_t)m->off);
+            if (r <= 0)
+                return -1; /* the client sees a cut body, never a wrong one */
+            m->off += (uint64_t)r;
+            return r;
+        }
+        default:
+            return 0;
+        }
+    }
+}
+
+/* Does Accept allow multipart/related with this part type (and a syntax we have)? */
+static int accepts_multipart(http_req *rq, const char *part_type)
+{
+    const char *a = http_req_header(rq, "Accept");
+    if (!a || !*a || strstr(a, "*/*"))
+        return 1;
+    if (!strstr(a, "multipart/related"))
+        return 0;
+    const char *type = strstr(a, "type=");
+    if (!type)
+        return 1;
+    type += 5 + (type[5] == '"');
+    return !strncmp(type, part_type, strlen(part_type));
+}
+
+/* A requested transfer-syntax other than '*' that some object is not in: we do not transcode. */
+static const char *syntax_mismatch(http_req *rq, const obj_list *l)
+{
+    const char *a = http_req_header(rq, "Accept");
+    const char *ts = a ? strstr(a, "transfer-syntax=") : NULL;
+    if (!ts)
+        return NULL;
+    ts += 16 + (ts[16] == '"');
+    size_t n = strcspn(ts, "\";, ");
+    if (n == 1 && ts[0] == '*')
+        return NULL;
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i].ts) != n || strncmp(l->v[i].ts, ts, n))
+            return l->v[i].ts;
+    return NULL;
+}
+
+static int retrieve_objects(dicomweb *dw, http_req *rq, const dw_target *t)
+{
+    if (!accepts_multipart(rq, "application/dicom"))
+        return http_reply_error(rq, 406, "objects are sent as multipart/related; type=\"application/dicom\"");
+    mp_stream *m = calloc(1, sizeof *m);
+    if (!m)
+        return http_reply_error(rq, 503, "out of memory");
+    m->dw = dw;
+    m->fd = -1;
+    rs_err err;
+    rs_err_clear(&err);
+    int rc = query_target(dw, t, 0, collect, &m->l, &err);
+    const char *other = rc ? NULL : syntax_mismatch(rq, &m->l);
+    if (rc || m->l.n == 0 || m->l.too_many || other) {
+        rc = rc ? http_reply_error(rq, http_status_for(rc), "%s", err.msg)
+             : m->l.too_many ? http_reply_error(rq, 413, "more than %d instances: retrieve by series", MAX_OBJECTS)
+             : other ? http_reply_error(rq, 406, "stored in %s; transcoding is not supported (ask transfer-syntax=*)", other)
+                     : http_reply_error(rq, 404, "no such %s", level_word(t));
+        mp_free(m);
+        return rc;
+    }
+    if (t->instance) {
+        if (http_etag_check(rq, m->l.v[0].hash)) {
+            mp_free(m);
+            return RS_OK;
+        }
+        http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+    }
+    return http_reply_stream(rq, 200, "multipart/related; type=\"application/dicom\"; boundary=" BOUNDARY, mp_read, m,
+                             mp_free);
+}
+
+/* ---- metadata ----------------------------------------------------------------------------------- */
+
+typedef struct meta_ctx {
+    http_req *rq;
+    rs_buf out;
+    unsigned long n;
+    EVP_MD_CTX *md;
+    rs_err err;
+} meta_ctx;
+
+/* Header JSON with its relative "bulk/..." URIs made absolute. */
+static int put_metadata(meta_ctx *mc, const char *json, size_t n, const char *study, const char *series, const char *sop)
+{
+    static const char key[] = "\"BulkDataURI\":\"bulk/";
+    const char *p = json, *end = json + n;
+    int rc = RS_OK;
+    while (rc == RS_OK) {
+        const char *hit = memmem(p, (size_t)(end - p), key, sizeof key - 1);
+        if (!hit)
+            break;
+        rc = rs_buf_append(&mc->out, p, (size_t)(hit - p));
+        rc = rc ? rc : rs_buf_printf(&mc->out, "\"BulkDataURI\":\"%s" DICOMWEB_PREFIX "/studies/%s/series/%s/instances/%s/bulk/",
+                                     http_req_base_url(mc->rq), study, series, sop);
+        p = hit + sizeof key - 1;
+    }
+    return rc ? rc : rs_buf_append(&mc->out, p, (size_t)(end - p));
+}
+
+static int on_meta(void *ctx, const store_match *m)
+{
+    meta_ctx *mc = ctx;
+    int rc = rs_buf_puts(&mc->out, mc->n++ ? ",\n" : "\n");
+    if (rc == RS_OK && m->metadata)
+        rc = put_metadata(mc, m->metadata, m->metadata_len, m->study_uid, m->series_uid, m->sop_uid);
+    else if (rc == RS_OK) { /* header over the index's cap: what the index has */
+        dcm_json_opts jo = {.inline_max = UINT32_MAX};
+        rc = dcm_json_write(m->ds, &jo, &mc->out, &mc->err);
+    }
+    if (rc == RS_OK && EVP_DigestUpdate(mc->md, m->hash, strlen(m->hash)) != 1)
+        rc = RS_ENOMEM;
+    return rc;
+}
+
+static int retrieve_metadata(dicomweb *dw, http_req *rq, const dw_target *t)
+{
+    if (!http_req_accepts(rq, "application/dicom+json") && !http_req_accepts(rq, "application/json"))
+        return http_reply_error(rq, 406, "metadata is application/dicom+json");
+    meta_ctx mc = {.rq = rq, .md = EVP_MD_CTX_new()};
+    rs_err_clear(&mc.err);
+    int rc = mc.md && EVP_DigestInit_ex(mc.md, EVP_sha256(), NULL) == 1 ? RS_OK : RS_ENOMEM;
+    rc = rc ? rc : rs_buf_putc(&mc.out, '[');
+    rc = rc ? rc : query_target(dw, t, 1, on_meta, &mc, &mc.err);
+    rc = rc ? rc : rs_buf_puts(&mc.out, "\n]\n");
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned dn = 0;
+    char etag[2 * EVP_MAX_MD_SIZE + 2] = "m";
+    if (rc == RS_OK && EVP_DigestFinal_ex(mc.md, d, &dn) == 1)
+        for (unsigned i = 0; i < dn && i < 16; i++)
+            snprintf(etag + 1 + 2 * i, 3, "%02x", d[i]);
+    if (rc)
+        rc = http_reply_error(rq, http_status_for(rc), "%s", mc.err.msg[0] ? mc.err.msg : rs_strerror(rc));
+    else if (mc.n == 0)
+        rc = http_reply_error(rq, 404, "no such %s", level_word(t));
+    else if (!http_etag_check(rq, etag)) {
+        http_set_header(rq, "Cache-Control", t->instance ? "private, max-age=31536000, immutable" : "private, no-cache");
+        rc = http_reply_buf(rq, 200, "application/dicom+json", mc.out.p, mc.out.len);
+    }
+    EVP_MD_CTX_free(mc.md);
+    rs_buf_free(&mc.out);
+    return rc;
+}
+
+int wado_retrieve(dicomweb *dw, http_req *rq, const dw_target *t)
+{
+    if (!t->rest[0])
+        return retrieve_objects(dw, rq, t);
+    if (!strcmp(t->rest, "metadata"))
+        return retrieve_metadata(dw, rq, t);
+    static const char *const later[] = {"frames/", "rendered", "thumbnail", "bulk/"};
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
+        if (!strncmp(t->rest, later[i], strlen(later[i])) || strstr(t->rest, later[i]))
+            return http_reply_error(rq, 501, "%s: not built yet (needs the codec/render modules)", t->rest);
+    return http_reply_error(rq, 404, "no such DICOMweb resource: %s", http_req_path(rq));
+}
+
+/* ---- WADO-URI ------------------------------------------------------------------------------------ */
+
+int wado_uri(http_req *rq, void *ctx)
+{
+    dicomweb *dw = ctx;
+    const char *type = http_req_query(rq, "requestType");
+    const char *uids[3] = {http_req_query(rq, "studyUID"), http_req_query(rq, "seriesUID"),
+                           http_req_query(rq, "objectUID")};
+    if (!type || strcmp(type, "WADO"))
+        return http_reply_error(rq, 400, "requestType=WADO is required");
+    for (int i = 0; i < 3; i++)
+        if (!uids[i] || !dw_uid_ok(uids[i]))
+            return http_reply_error(rq, 400, "studyUID, seriesUID and objectUID must be valid UIDs");
+    const char *ct = http_req_query(rq, "contentType");
+    if (!ct)
+        ct = "image/jpeg";
+    if (strcmp(ct, "application/dicom") && strcmp(ct, "image/jpeg") && strcmp(ct, "image/png"))
+        return http_reply_error(rq, 406, "contentType %.64s is not offered (application/dicom, image/jpeg, image/png)", ct);
+    dw_target t = {.study = uids[0], .series = uids[1], .instance = uids[2]};
+    if (strcmp(ct, "application/dicom"))
+        return http_reply_error(rq, 501, "WADO-URI %s: not built yet (needs the render module)", ct);
+    obj_list l = {0};
+    rs_err err;
+    rs_err_clear(&err);
+    int rc = query_target(dw, &t, 0, collect, &l, &err);
+    int fd = -1;
+    uint64_t off, len;
+    if (rc == RS_OK && l.n == 1 && !http_etag_check(rq, l.v[0].hash)) {
+        rc = store_open_instance(dw->st, l.v[0].hash, &fd, &off, &len, &err);
+        if (rc == RS_OK) {
+            http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+            atomic_fetch_add(&dw->n.retrieved_instances, 1);
+            atomic_fetch_add(&dw->n.retrieved_bytes, l.v[0].size);
+            rc = http_reply_file(rq, 200, "application/dicom", fd, 0, l.v[0].size);
+        }
+    } else if (rc == RS_OK && l.n == 0) {
+        rc = http_reply_error(rq, 404, "no such instance");
+    }
+    if (rc < 0)
+        rc = http_reply_error(rq, http_status_for(rc), "%s", err.msg);
+    free(l.v);
+    return rc;
+}
