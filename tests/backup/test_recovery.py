@@ -67,6 +67,8 @@ def main():
     os.makedirs(os.path.join(data, "audit"), exist_ok=True)
     with open(os.path.join(data, "audit", "000001.log"), "w") as f:
         f.write('{"seq":1,"event":"share.created"}\n')
+    os.makedirs(os.path.join(data, "trash"), exist_ok=True)
+    open(os.path.join(data, "trash", "1.2.3.4.5"), "w").close()
     rc, lines, err = problems(data, "--full")
     t(rc == 0 and not lines, "verify --full is clean after ingest", err + str(lines))
     # DATA/state.sqlite in WAL mode, with a writer holding it open (and uncheckpointed) during the backup
@@ -137,6 +139,7 @@ def main():
     t(sorted(os.path.relpath(f, clean) for f in object_files(clean))
       == sorted(os.path.relpath(f, data) for f in files), "restored the same objects")
     t(open(os.path.join(clean, "audit", "000001.log")).read().startswith('{"seq":1'), "audit file restored")
+    t(os.path.exists(os.path.join(clean, "trash", "1.2.3.4.5")), "trash mark restored")
     rows = sqlite3.connect(os.path.join(clean, "state.sqlite")).execute("SELECT id, study FROM shares").fetchall()
     t(rows == [("s1", study)], "state.sqlite restored with the row committed in WAL during the backup", str(rows))
     after = answers(clean)
