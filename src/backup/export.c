@@ -16,6 +16,7 @@
 #include "../dicom/dicomdir.h"
 #include "../dicom/reader.h"
 #include "../dicom/writer.h"
+#include "../render/render.h"
 #include "../util/buf.h"
 #include "../util/fdio.h"
 #include "../util/progress.h"
@@ -23,6 +24,7 @@
 #include "files.h"
 
 #define CHUNK (1u << 20)
+#define THUMB_SIZE 192
 
 /* Where the files go: a directory or a ZIP. */
 typedef struct sink {
@@ -165,6 +167,26 @@ static int copy_instance(sink *s, const char *path, const char *name, uint64_t *
     return rc;
 }
 
+/* A series' thumbnail: its middle instance, first frame, default window, as JPEG. */
+static int thumbnail(const char *path, rs_buf *out)
+{
+    dcm_read_opts ro = {.bulk_min = 4096};
+    render_params p = RENDER_PARAMS_DEFAULT;
+    p.viewport_w = p.viewport_h = THUMB_SIZE;
+    p.format = RENDER_JPEG;
+    p.quality = 85;
+    dcm_file *f = NULL;
+    codec_image *img = NULL;
+    const char *mime;
+    rs_err e = {0};
+    int rc = dcm_read_path(path, &ro, &f, &e);
+    rc = rc ? rc : codec_open(f, NULL, &img, &e);
+    rc = rc ? rc : render_frame(f, img, 0, &p, out, &mime, &e);
+    codec_close(img);
+    dcm_file_free(f);
+    return rc;
+}
+
 /* ---- the text files ----------------------------------------------------------------------- */
 
 static void html_text(rs_buf *b, const char *s)
@@ -181,7 +203,7 @@ static void html_text(rs_buf *b, const char *s)
     }
 }
 
-static int index_html(const dicomdir_entry *e, size_t n, rs_buf *b)
+static int index_html(const dicomdir_entry *e, size_t n, const unsigned char *thumbs, rs_buf *b)
 {
     rs_buf_puts(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>DICOM media</title>\n"
                    "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}"
@@ -196,10 +218,20 @@ static int index_html(const dicomdir_entry *e, size_t n, rs_buf *b)
     rs_buf_puts(b, " &mdash; accession ");
     html_text(b, e[0].accession);
     rs_buf_puts(b, "</p>\n<p>The images are in the DICOM/ folder, listed by DICOMDIR; open them with any DICOM "
-                   "viewer. This page shows no thumbnails (this radshare build has no renderer).</p>\n"
+                   "viewer. Each series is shown by a thumbnail of its middle image (IHE_PDI/).</p>\n"
                    "<table><tr><th>Series</th><th>Modality</th><th>Instance</th><th>File</th></tr>\n");
+    unsigned series = 0;
     for (size_t i = 0; i < n; i++) {
         char path[160];
+        if (i == 0 || strcmp(e[i].series_uid, e[i - 1].series_uid)) {
+            series++;
+            rs_buf_printf(b, "<tr><td colspan=\"4\"><h2>Series %u</h2>", series);
+            if (thumbs[series - 1])
+                rs_buf_printf(b, "<img src=\"IHE_PDI/SE%06u.JPG\" alt=\"series %u\">", series, series);
+            else
+                rs_buf_puts(b, "(no thumbnail: not an image this build renders)");
+            rs_buf_puts(b, "</td></tr>\n");
+        }
         snprintf(path, sizeof path, "%s", e[i].file_id);
         for (char *p = path; *p; p++)
             if (*p == '\\')
@@ -281,6 +313,24 @@ static int export_study(const char *datadir, const char *study, sink *s, const e
     rep->instances = n;
     rep->series = series;
     rs_buf b = RS_BUF_INIT;
+    unsigned char *thumbs = calloc(series + 1, 1);
+    if (rc == RS_OK && !thumbs)
+        rc = rs_err_set(err, RS_ENOMEM, "out of memory");
+    for (size_t first = 0, k = 0; rc == RS_OK && first < n; k++) {
+        size_t last = first + 1;
+        while (last < n && !strcmp(items[last].series_uid, items[first].series_uid))
+            last++;
+        char path[PATH_MAX], name[64];
+        rs_buf_reset(&b);
+        rc = backup_object_path(datadir, items[(first + last - 1) / 2].hash, path, sizeof path, err);
+        if (rc == RS_OK && thumbnail(path, &b) == RS_OK) {
+            snprintf(name, sizeof name, "IHE_PDI/SE%06u.JPG", (unsigned)k + 1);
+            rc = put_whole(s, name, b.p, b.len, 0, err);
+            thumbs[k] = 1;
+        }
+        first = last;
+    }
+    rs_buf_reset(&b);
     char uid[65];
     make_uid(uid, sizeof uid);
     if (rc == RS_OK)
@@ -290,11 +340,12 @@ static int export_study(const char *datadir, const char *study, sink *s, const e
     if (rc == RS_OK)
         rc = put_whole(s, "README.TXT", README, sizeof README - 1, 1, err);
     rs_buf_reset(&b);
-    if (rc == RS_OK && index_html(d, n, &b))
+    if (rc == RS_OK && index_html(d, n, thumbs, &b))
         rc = rs_err_set(err, RS_ENOMEM, "out of memory");
     if (rc == RS_OK)
         rc = put_whole(s, "INDEX.HTM", b.p, b.len, 1, err);
     rs_buf_free(&b);
+    free(thumbs);
     free(d);
     free(items);
     return rc;

@@ -1,8 +1,8 @@
 /*
  * export.h - a study as IHE PDI-style patient media: DICOMDIR at the root, the instances under
  * DICOM/ST000001/SE00000n/IM00000n (8-character upper-case names, PS3.10 8.2 / PS3.11 file IDs),
- * README.TXT, and INDEX.HTM listing series and instances for a browser (no thumbnails yet: they
- * come from src/render once it is merged). Every file written has a zeroed preamble.
+ * README.TXT, INDEX.HTM listing series and instances for a browser, with a JPEG thumbnail of each
+ * series' middle image in IHE_PDI/ (src/render). Every DICOM file written has a zeroed preamble.
  *
  * Written through a sink: a directory, or a ZIP streamed to any callback (util/zip.h), which is
  * also how the share-link download sends a study over HTTP. Reads the archive without its lock

@@ -150,8 +150,15 @@ def main():
     t(p.returncode == 0 and log.count("directory record for this SOP instance already exists") == 7,
       "dcmmkdir +A re-reads the DICOMDIR and finds all 7 records", log[-600:])
     html = open(os.path.join(out, "INDEX.HTM"), encoding="utf-8", errors="replace").read()
-    t(html.count("<tr><td>") == 7 and "DICOM/ST000001/SE000002/IM000004" in html and "no thumbnails" in html,
-      "INDEX.HTM lists every instance and says there are no thumbnails")
+    t(html.count("<tr><td>") == 7 and "DICOM/ST000001/SE000002/IM000004" in html,
+      "INDEX.HTM lists every instance")
+    thumbs = [os.path.join(out, "IHE_PDI", f"SE00000{k}.JPG") for k in (1, 2)]
+    t(all(os.path.exists(p) and open(p, "rb").read(3) == b"\xff\xd8\xff" for p in thumbs)
+      and html.count('<img src="IHE_PDI/SE00000') == 2, "a JPEG thumbnail per series, shown by INDEX.HTM")
+    jb = open(thumbs[0], "rb").read()
+    sof = jb.find(b"\xff\xc0")
+    dims = (int.from_bytes(jb[sof + 5:sof + 7], "big"), int.from_bytes(jb[sof + 7:sof + 9], "big"), jb[sof + 9])
+    t(sof > 0 and dims == (32, 32, 1), "thumbnail is a baseline 32x32 grey JPEG (never enlarged)", str(dims))
 
     p = run(["unzip", "-t", zpath])
     t(p.returncode == 0 and b"No errors detected" in p.stdout, "unzip -t accepts the ZIP", p.stdout.decode()[-300:])
