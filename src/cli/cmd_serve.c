@@ -21,7 +21,9 @@
 #include "../http/dicomweb.h"
 #include "../http/http.h"
 #include "../net/server.h"
+#include "../share/routes.h"
 #include "../dicom/writer.h"
+#include "../report/service.h"
 #include "../store/store.h"
 #include "../util/log.h"
 #include "cli.h"
@@ -45,6 +47,7 @@ typedef struct serve_opts {
     char http_bind[256];
     unsigned http_max_conns;
     uint64_t stow_max_bytes;
+    char report_kv[5][1024];   /* public-url, smtp, mail-from, hl7, directory (report module) */
 } serve_opts;
 
 static void serve_usage(FILE *to)
@@ -70,6 +73,9 @@ static void serve_usage(FILE *to)
             "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
             "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
             "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
+            "  --public-url URL        the address share links carry (https://... makes cookies Secure)\n"
+            "  --smtp smtp://HOST:PORT --mail-from ADDR --hl7 HOST:PORT --directory FILE\n"
+            "                          report delivery by e-mail and HL7 (docs/report.md)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
 
@@ -162,6 +168,10 @@ static int apply(serve_opts *o, const char *key, const char *val)
             return RS_ELIMIT;
         return net_peer_parse(val, &o->peers[o->n_peers++]);
     }
+    static const char *const report_keys[5] = {"public-url", "smtp", "mail-from", "hl7", "directory"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(key, report_keys[i]))
+            return snprintf(o->report_kv[i], sizeof o->report_kv[i], "%s", val) < (int)sizeof o->report_kv[i] ? RS_OK : RS_EINVAL;
     return RS_ENOTFOUND;
 }
 
@@ -213,14 +223,17 @@ typedef struct web {
     http_server *http;
     dicomweb *dw;
     api_ctx api;
+    share_web *sw;
 } web;
 
 static void web_stop(web *w)
 {
     http_server_free(w->http); /* first: no handler runs after this */
     dicomweb_free(w->dw);
+    share_web_free(w->sw);
     w->http = NULL;
     w->dw = NULL;
+    w->sw = NULL;
 }
 
 static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
@@ -231,8 +244,15 @@ static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
     http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
                       .timeout_s = (unsigned)o->timeout_s, .log_requests = 1};
     dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
-    int rc = http_server_new(&hc, &w->http, err);
+    share_web_opts swo = {.public_url = o->report_kv[0]}; /* public-url */
+    int rc = share_web_open(o->data, &swo, st, &w->sw, err);
+    hc.auth = share_web_auth;
+    hc.auth_ctx = w->sw;
+    rc = rc ? rc : http_server_new(&hc, &w->http, err);
     rc = rc ? rc : dicomweb_register(w->http, st, &dwo, &w->dw, err);
+    if (rc == RS_OK)
+        share_web_set_dicomweb(w->sw, w->dw);
+    rc = rc ? rc : share_web_register(w->http, w->sw, err);
     w->api = (api_ctx){.srv = w->http, .st = st, .dw = w->dw, .version = DCM_IMPL_VERSION};
     rc = rc ? rc : api_register(w->http, &w->api, err);
     rc = rc ? rc : assets_register(w->http, err);
@@ -270,6 +290,9 @@ int cmd_serve(int argc, char **argv)
         {"max-associations-per-address", required_argument, 0, 1005},
         {"http-port", required_argument, 0, 'H'},  {"http-bind", required_argument, 0, 'B'},
         {"http-max-connections", required_argument, 0, 'C'}, {"stow-max-bytes", required_argument, 0, 'S'},
+        {"public-url", required_argument, 0, 1101}, {"smtp", required_argument, 0, 1102},
+        {"mail-from", required_argument, 0, 1103},  {"hl7", required_argument, 0, 1104},
+        {"directory", required_argument, 0, 1105},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     serve_opts *o = calloc(1, sizeof *o);
     if (!o)
@@ -340,10 +363,21 @@ int cmd_serve(int argc, char **argv)
         store_close(st);
         goto out;
     }
+    report_service *reports = NULL;
+    report_service_config rcfg = {.datadir = o->data, .public_url = o->report_kv[0], .hl7 = o->report_kv[3],
+                                  .directory = o->report_kv[4],
+                                  .outbox = {.smtp_url = o->report_kv[1], .mail_from = o->report_kv[2]}};
+    if (report_service_start(&rcfg, &reports, &err) != RS_OK) {
+        fprintf(stderr, "radshare serve: reports: %s\n", err.msg);
+        net_server_free(srv);
+        store_close(st);
+        goto out;
+    }
     if (web_start(o, st, &w, &err) != RS_OK) {
         /* the default port may be taken (another archive on this host): then DICOM alone */
         if (o->http_port_given) {
             fprintf(stderr, "radshare serve: %s\n", err.msg);
+            report_service_stop(reports);
             net_server_free(srv);
             store_close(st);
             goto out;
@@ -359,6 +393,7 @@ int cmd_serve(int argc, char **argv)
     pthread_cancel(sig_thr);
     pthread_join(sig_thr, NULL);
     web_stop(&w);
+    report_service_stop(reports);
     net_server_free(srv);
     store_close(st);
     rs_log(RS_LOG_INFO, "radshare stopped");

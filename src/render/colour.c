@@ -93,7 +93,7 @@ static int seg_expand(const seg_src *s, size_t pos, unsigned nseg, int depth, ui
         return RS_EFORMAT;
     for (unsigned done = 0; pos < s->n && (!nseg || done < nseg); done++) {
         if (pos + 2 > s->n)
-            return RS_EFORMAT;
+            break; /* a pad byte after the last segment */
         unsigned op = seg_at(s, pos), cnt = seg_at(s, pos + 1);
         pos += 2;
         if (op == 0) { /* discrete */
