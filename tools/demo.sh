@@ -1,41 +1,65 @@
 #!/usr/bin/env bash
-# demo.sh - what `make demo` shows: radshare's DICOM core on a sample CT image, then the archive:
-# a server on a throw-away data directory that DCMTK's stock tools store into and query.
-# (The share-link viewer will be added to this demo when it exists.)
+# demo.sh - what `make demo` shows: radshare's DICOM core on a sample CT image, then the whole
+# chain on a throw-away data directory: `radshare serve` (DICOM + HTTP), a synthetic CT head and
+# MRI brain study stored with DCMTK's storescu, a share link made through the staff API, and the
+# link printed - open it in a browser. The server runs until Ctrl-C (DEMO_EXIT=1: stop at once).
 set -euo pipefail
 RADSHARE=${1:-build/radshare}
-DATA=/usr/lib/python3/dist-packages/pydicom/data/test_files
+PY=/usr/bin/python3   # Debian's, with pydicom and numpy
+DATA=$($PY -c 'import os, pydicom.data; print(os.path.join(os.path.dirname(pydicom.data.__file__), "test_files"))')
 SAMPLE=$DATA/CT_small.dcm
 [ -f "$SAMPLE" ] || { echo "demo: sample $SAMPLE missing (package python3-pydicom)" >&2; exit 1; }
 work=$(mktemp -d)
 server=
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-echo "== radshare dump $SAMPLE (first 30 lines)"
-"$RADSHARE" dump "$SAMPLE" | head -30
+echo "== radshare dump $SAMPLE (first 20 lines)"
+"$RADSHARE" dump "$SAMPLE" | head -20
 echo
-echo "== radshare dump --json --no-pixels (first 400 characters)"
-"$RADSHARE" dump --json --no-pixels "$SAMPLE" | head -c 400; echo " ..."
-echo
-echo "== radshare convert --ts explicit-be, then read back"
-"$RADSHARE" convert --ts explicit-be "$SAMPLE" "$work/ct-be.dcm"
-"$RADSHARE" dump "$work/ct-be.dcm" | grep -A1 "^# Dicom-Data-Set" | tail -1
 
-# a free port, then the archive
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-echo
-echo "== radshare serve --data $work/data --dicom-port $port"
-"$RADSHARE" serve --data "$work/data" --dicom-port "$port" 2>"$work/server.log" &
+dport=$(free_port)
+hport=${DEMO_HTTP_PORT:-8080}
+$PY -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1',$hport))" 2>/dev/null || hport=$(free_port)
+base="http://localhost:$hport"
+echo "== radshare serve --data $work/data --dicom-port $dport --http-port $hport"
+"$RADSHARE" serve --data "$work/data" --dicom-port "$dport" --http-port "$hport" --public-url "$base" \
+    2>"$work/server.log" &
 server=$!
-for _ in $(seq 50); do echoscu -aec RADSHARE 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.1; done
-echo "== storescu: three studies"
-storescu -aec RADSHARE 127.0.0.1 "$port" "$SAMPLE" "$DATA/MR_small.dcm" "$DATA/rtplan.dcm"
-echo "== findscu: every study (patient, date, modalities, instances)"
-findscu -S -aec RADSHARE -k QueryRetrieveLevel=STUDY -k PatientName -k StudyDate -k ModalitiesInStudy \
-    -k NumberOfStudyRelatedInstances 127.0.0.1 "$port" 2>&1 | grep -a -E "PatientName|StudyDate|Modalities|NumberOf" || true
-kill -TERM "$server"; wait "$server" || true; server=
-echo "== server log"
-cat "$work/server.log"
+for _ in $(seq 100); do echoscu -aec RADSHARE 127.0.0.1 "$dport" 2>/dev/null && break; sleep 0.1; done
+
+echo "== a sample study (synthetic CT head and MRI brain), stored with storescu"
+$PY tools/viewer-dev.py sample "$work/sample" | sed 's/^/   /'
+storescu -aec RADSHARE +sd +r 127.0.0.1 "$dport" "$work/sample"
+echo "== findscu: the studies in the archive"
+findscu -S -aec RADSHARE -k QueryRetrieveLevel=STUDY -k PatientName -k StudyDescription -k ModalitiesInStudy \
+    -k NumberOfStudyRelatedInstances 127.0.0.1 "$dport" 2>&1 | grep -a -E "PatientName|StudyDescr|Modalities|NumberOf" || true
+
+echo "== share links through the staff API (POST /api/shares; no account exists yet, so loopback is staff)"
+links=$($PY - "$base" <<'PYEOF'
+import json, sys, urllib.request
+base = sys.argv[1]
+studies = json.load(urllib.request.urlopen(base + "/dicom-web/studies?includefield=StudyDescription"))
+for st in studies:
+    uid = st["0020000D"]["Value"][0]
+    desc = st.get("00081030", {}).get("Value", [""])[0]
+    body = json.dumps({"study": uid, "recipient": {"name": "Dr Demo", "email": "demo@example.org"},
+                       "expires_in_days": 7, "download": True}).encode()
+    rq = urllib.request.Request(base + "/api/shares", data=body, method="POST",
+                                headers={"Content-Type": "application/json"})
+    print(f"{desc:<12} {json.load(urllib.request.urlopen(rq))['url']}")
+PYEOF
+)
 echo
-echo "Run it yourself: $RADSHARE serve --data ./radshare-data   (see README.md)"
+echo "$links" | sed 's/^/   /'
+echo
+echo "Open a link above in a browser (a phone on this network works too with --http-bind 0.0.0.0)."
+echo "DICOMweb: $base/dicom-web/studies   staff API: $base/api/studies   DICOM: RADSHARE@localhost:$dport"
+if [ -n "${DEMO_EXIT:-}" ]; then
+    kill -TERM "$server"; wait "$server" || true; server=
+    exit 0
+fi
+echo "The server runs until Ctrl-C (log: $work/server.log)."
+wait "$server" || true
+server=
