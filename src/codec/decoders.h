@@ -64,6 +64,7 @@ int codec_native_decode(const codec_desc *d, const uint8_t *p, size_t n, uint64_
                         codec_frame *out, rs_err *err);
 int codec_rle_decode(const codec_desc *d, const uint8_t *p, size_t n, codec_frame *out, rs_err *err);
 int codec_jpeg_decode(const codec_desc *d, const uint8_t *p, size_t n, codec_frame *out, rs_err *err);
+int codec_jpeg12_decode(const codec_desc *d, const uint8_t *p, size_t n, codec_frame *out, rs_err *err);
 int codec_ljpeg_decode(const codec_desc *d, const uint8_t *p, size_t n, codec_frame *out, rs_err *err);
 int codec_jls_decode(const codec_desc *d, const uint8_t *p, size_t n, codec_frame *out, rs_err *err);
 int codec_j2k_decode(const codec_desc *d, const uint8_t *p, size_t n, codec_frame *out, rs_err *err);

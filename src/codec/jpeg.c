@@ -10,7 +10,7 @@
  * Colour follows the DICOM photometric interpretation, not libjpeg's guess from JFIF/Adobe
  * markers (as DCMTK does): YBR_* data is converted to RGB and said to be "RGB"; RGB data is
  * passed through untouched. Debian's libjpeg-turbo 2.1 is built for 8-bit samples only, so
- * 12-bit extended JPEG is refused with RS_EUNSUPPORTED.
+ * 12-bit extended JPEG goes to jpeg12.c; other 12-bit processes are RS_EUNSUPPORTED.
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -153,6 +153,8 @@ int codec_jpeg_decode(const codec_desc *d, const uint8_t *p, size_t n, codec_fra
         return codec_ljpeg_decode(d, p, n, out, err);
     if ((rc = codec_check_header(d, "JPEG frame header", sof.width, sof.height, sof.comps, sof.precision, err)))
         return rc;
+    if (sof.precision == 12 && sof.marker == 0xC1)
+        return codec_jpeg12_decode(d, p, n, out, err);
     if (sof.precision != 8)
         return rs_err_set(err, RS_EUNSUPPORTED,
                           "%d-bit JPEG (SOF%d): the system's libjpeg-turbo decodes 8-bit samples only",

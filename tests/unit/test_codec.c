@@ -427,6 +427,7 @@ int main(void)
     test_native();
     test_compressed("SC_rgb_jpeg_dcmtk.dcm", 0);        /* JPEG baseline, YBR_FULL */
     test_compressed("SC_rgb_jpeg_gdcm.dcm", 0);         /* JPEG lossless SV1, RGB */
+    test_compressed("JPGExtended.dcm", 1);               /* 12-bit JPEG extended (jpeg12.c) */
     test_compressed("MR_small_jpeg_ls_lossless.dcm", 1); /* JPEG-LS */
     test_compressed("MR_small_jp2klossless.dcm", 1);     /* J2K codestream */
     test_compressed("GDCMJ2K_TextGBR.dcm", 0);           /* J2K, YBR_RCT */
