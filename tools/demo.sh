@@ -16,7 +16,7 @@ trap cleanup EXIT
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 echo "== radshare dump $SAMPLE (first 20 lines)"
-"$RADSHARE" dump "$SAMPLE" | head -20
+"$RADSHARE" dump "$SAMPLE" | head -20 || true
 echo
 
 dport=$(free_port)
@@ -31,7 +31,7 @@ for _ in $(seq 100); do echoscu -aec RADSHARE 127.0.0.1 "$dport" 2>/dev/null && 
 
 echo "== a sample study (synthetic CT head and MRI brain), stored with storescu"
 $PY tools/viewer-dev.py sample "$work/sample" | sed 's/^/   /'
-storescu -aec RADSHARE +sd +r 127.0.0.1 "$dport" "$work/sample"
+storescu -aec RADSHARE +sd +r +sp "*.dcm" 127.0.0.1 "$dport" "$work/sample"
 echo "== findscu: the studies in the archive"
 findscu -S -aec RADSHARE -k QueryRetrieveLevel=STUDY -k PatientName -k StudyDescription -k ModalitiesInStudy \
     -k NumberOfStudyRelatedInstances 127.0.0.1 "$dport" 2>&1 | grep -a -E "PatientName|StudyDescr|Modalities|NumberOf" || true
