@@ -37,6 +37,7 @@ typedef struct serve_opts {
     int dicom_port;
     int tls_port;
     char tls_cert[4096], tls_key[4096], tls_ca[4096];
+    char https_cert[4096], https_key[4096];
     unsigned max_assocs;
     unsigned max_per_addr;
     int timeout_s;
@@ -71,6 +72,8 @@ static void serve_usage(FILE *to)
             "  --timeout S             seconds to wait for a peer (default 60)\n"
             "  --http-port N           HTTP port: DICOMweb, API, viewer (default 8080; 0: no HTTP)\n"
             "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
+            "  --https-cert FILE --https-key FILE\n"
+            "                          PEM certificate and key: the HTTP port speaks HTTPS only (with HSTS)\n"
             "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
             "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
             "  --public-url URL        the address share links carry (https://... makes cookies Secure)\n"
@@ -120,7 +123,8 @@ static int apply(serve_opts *o, const char *key, const char *val)
     struct {
         const char *key;
         char *dst;
-    } paths[] = {{"tls-cert", o->tls_cert}, {"tls-key", o->tls_key}, {"tls-ca", o->tls_ca}};
+    } paths[] = {{"tls-cert", o->tls_cert}, {"tls-key", o->tls_key}, {"tls-ca", o->tls_ca},
+                 {"https-cert", o->https_cert}, {"https-key", o->https_key}};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (!strcmp(key, paths[i].key))
             return snprintf(paths[i].dst, sizeof o->tls_cert, "%s", val) < (int)sizeof o->tls_cert ? RS_OK : RS_EINVAL;
@@ -242,7 +246,9 @@ static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
     if (!o->http_port)
         return RS_OK;
     http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
-                      .timeout_s = (unsigned)o->timeout_s, .log_requests = 1};
+                      .timeout_s = (unsigned)o->timeout_s, .log_requests = 1,
+                      .tls_cert = o->https_cert[0] ? o->https_cert : NULL,
+                      .tls_key = o->https_key[0] ? o->https_key : NULL};
     dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
     share_web_opts swo = {.public_url = o->report_kv[0]}; /* public-url */
     int rc = share_web_open(o->data, &swo, st, &w->sw, err);
@@ -288,6 +294,7 @@ int cmd_serve(int argc, char **argv)
         {"dicom-tls-port", required_argument, 0, 1001}, {"tls-cert", required_argument, 0, 1002},
         {"tls-key", required_argument, 0, 1003},    {"tls-ca", required_argument, 0, 1004},
         {"max-associations-per-address", required_argument, 0, 1005},
+        {"https-cert", required_argument, 0, 1006}, {"https-key", required_argument, 0, 1007},
         {"http-port", required_argument, 0, 'H'},  {"http-bind", required_argument, 0, 'B'},
         {"http-max-connections", required_argument, 0, 'C'}, {"stow-max-bytes", required_argument, 0, 'S'},
         {"public-url", required_argument, 0, 1101}, {"smtp", required_argument, 0, 1102},
@@ -375,7 +382,7 @@ int cmd_serve(int argc, char **argv)
     }
     if (web_start(o, st, &w, &err) != RS_OK) {
         /* the default port may be taken (another archive on this host): then DICOM alone */
-        if (o->http_port_given) {
+        if (o->http_port_given || o->https_cert[0] || o->https_key[0]) {
             fprintf(stderr, "radshare serve: %s\n", err.msg);
             report_service_stop(reports);
             net_server_free(srv);

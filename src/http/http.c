@@ -61,6 +61,7 @@ struct http_server {
     route unrouted;               /* counts for requests no route took */
     pthread_mutex_t mu;           /* the counters */
     struct timespec started;
+    rs_buf tls_cert, tls_key;     /* HTTPS: PEM text, kept for the daemon's lifetime */
 };
 
 struct http_req {
@@ -423,6 +424,8 @@ static int queue(http_req *rq, int status, struct MHD_Response *r, int gz)
     }
     if (gz)
         MHD_add_response_header(r, "Content-Encoding", "gzip");
+    if (rq->srv->tls_cert.len) /* a browser that came once over HTTPS never falls back to plain HTTP */
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     enum MHD_Result ok = MHD_queue_response(rq->c, (unsigned)status, r);
     MHD_destroy_response(r);
     if (ok != MHD_YES)
@@ -603,9 +606,10 @@ static void set_base(http_req *rq)
 {
     const char *h = http_req_header(rq, "Host");
     if (h && *h && strlen(h) < 256 && strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") == strlen(h))
-        snprintf(rq->base, sizeof rq->base, "http://%s", h);
+        snprintf(rq->base, sizeof rq->base, "%s://%s", rq->srv->tls_cert.len ? "https" : "http", h);
     else
-        snprintf(rq->base, sizeof rq->base, "http://%s:%d", rq->srv->bind, rq->srv->port);
+        snprintf(rq->base, sizeof rq->base, "%s://%s:%d", rq->srv->tls_cert.len ? "https" : "http", rq->srv->bind,
+                 rq->srv->port);
 }
 
 static int default_auth(http_req *rq)
@@ -878,15 +882,49 @@ static int listen_on(http_server *s, rs_err *err)
     return family == AF_INET6 ? 1 : RS_OK;
 }
 
+/* A PEM file into memory (libmicrohttpd takes certificates as text), NUL-terminated. */
+static int read_pem(const char *path, const char *what, rs_buf *out, rs_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rs_err_set(err, RS_EIO, "HTTPS %s %s: %s", what, path, strerror(errno));
+    char chunk[4096];
+    size_t n;
+    int rc = RS_OK;
+    while (rc == RS_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = out->len + n > (1u << 20) ? rs_err_set(err, RS_ELIMIT, "HTTPS %s %s: over 1 MiB", what, path)
+             : rs_buf_append(out, chunk, n) ? rs_err_set(err, RS_ENOMEM, "out of memory") : RS_OK;
+    fclose(f);
+    if (rc == RS_OK && (!out->len || !strstr((const char *)out->p, "-----BEGIN ")))
+        rc = rs_err_set(err, RS_EINVAL, "HTTPS %s %s: not a PEM file", what, path);
+    return rc;
+}
+
 int http_server_start(http_server *s, rs_err *err)
 {
+    int tls = s->cfg.tls_cert || s->cfg.tls_key;
+    if (tls && (!s->cfg.tls_cert || !s->cfg.tls_key))
+        return rs_err_set(err, RS_EINVAL, "HTTPS needs both a certificate and a key (--https-cert, --https-key)");
+    if (tls && !MHD_is_feature_supported(MHD_FEATURE_TLS))
+        return rs_err_set(err, RS_EUNSUPPORTED, "this libmicrohttpd was built without TLS");
+    int rc = tls ? read_pem(s->cfg.tls_cert, "certificate", &s->tls_cert, err) : RS_OK;
+    rc = rc ? rc : tls ? read_pem(s->cfg.tls_key, "key", &s->tls_key, err) : RS_OK;
+    if (rc)
+        return rc;
     int v6 = listen_on(s, err);
     if (v6 < 0)
         return v6;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     (v6 ? MHD_USE_IPv6 : 0);
+                     (v6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem opts[4] = {{MHD_OPTION_END, 0, NULL}}, *o = opts;
+    if (tls) {
+        *o++ = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert.p};
+        *o++ = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key.p};
+    }
+    *o = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                            MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_conns,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
@@ -896,9 +934,10 @@ int http_server_start(http_server *s, rs_err *err)
     if (!s->d) {
         close(s->listen_fd);
         s->listen_fd = -1;
-        return rs_err_set(err, RS_EIO, "cannot start the HTTP server on %s port %d", s->bind, s->port);
+        return rs_err_set(err, RS_EIO, "cannot start the HTTP%s server on %s port %d%s", tls ? "S" : "", s->bind,
+                          s->port, tls ? " (is the key the certificate's?)" : "");
     }
-    rs_log(RS_LOG_INFO, "HTTP listening on %s port %d", s->bind, s->port);
+    rs_log(RS_LOG_INFO, "HTTP%s listening on %s port %d", tls ? "S" : "", s->bind, s->port);
     return RS_OK;
 }
 
@@ -912,6 +951,10 @@ void http_server_free(http_server *s)
         close(s->listen_fd);
     for (size_t i = 0; i < s->n_routes; i++)
         free(s->routes[i].prefix);
+    rs_buf_free(&s->tls_cert);
+    if (s->tls_key.p)
+        explicit_bzero(s->tls_key.p, s->tls_key.cap); /* the private key */
+    rs_buf_free(&s->tls_key);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -64,6 +64,9 @@ typedef struct http_config {
     http_auth_fn auth;       /* NULL: HTTP_ROLE_STAFF for loopback peers, 403 for others */
     void *auth_ctx;
     int log_requests;        /* one rs_log line per request */
+    /* HTTPS: PEM files of the certificate (chain) and its key; both set = the port speaks TLS
+       only, and every answer carries Strict-Transport-Security */
+    const char *tls_cert, *tls_key;
 } http_config;
 
 typedef int (*http_handler_fn)(http_req *rq, void *ctx);
