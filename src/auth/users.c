@@ -176,6 +176,21 @@ int auth_user_list(auth_db *a, auth_user_fn fn, void *ctx, rs_err *err)
     return rc;
 }
 
+int auth_user_count(auth_db *a, int *n, rs_err *err)
+{
+    sqlite3_stmt *s;
+    *n = 0;
+    pthread_mutex_lock(&a->mu);
+    int rc = prep(a, "SELECT count(*) FROM users", &s, err);
+    if (rc == RS_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *n = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
 int auth_check_basic(auth_db *a, const char *user, const char *pass, auth_user *out, rs_err *err)
 {
     char h[crypto_pwhash_STRBYTES] = "";

@@ -49,6 +49,9 @@ int auth_user_set_disabled(auth_db *db, const char *name, int disabled, rs_err *
 typedef int (*auth_user_fn)(const auth_user *u, void *ctx); /* nonzero stops */
 int auth_user_list(auth_db *db, auth_user_fn fn, void *ctx, rs_err *err);
 
+/* How many accounts exist (enabled or not). */
+int auth_user_count(auth_db *db, int *n, rs_err *err);
+
 /* Name and password. RS_OK and *out filled, or RS_ENOTFOUND for any refusal (unknown user, wrong
  * password, disabled account: one answer, and an unknown user costs the same hash as a known one). */
 int auth_check_basic(auth_db *db, const char *user, const char *pass, auth_user *out, rs_err *err);

@@ -1,7 +1,7 @@
 /*
  * cmd_serve.c - `radshare serve`: the archive server. Opens the store in the data directory and
- * runs the DICOM listener until SIGTERM or SIGINT, after which in-flight stores finish and it
- * exits cleanly.
+ * runs the DICOM listener and the HTTP server (DICOMweb, staff API, viewer; web_start) until
+ * SIGTERM or SIGINT, after which in-flight stores finish and it exits cleanly.
  *
  * Configuration comes from the command line and/or a config file of `key = value` lines with
  * the same names as the long options (`peer` may repeat); the command line wins.
@@ -21,6 +21,7 @@
 #include "../http/dicomweb.h"
 #include "../http/http.h"
 #include "../net/server.h"
+#include "../share/routes.h"
 #include "../dicom/writer.h"
 #include "../store/store.h"
 #include "../util/log.h"
@@ -44,6 +45,7 @@ typedef struct serve_opts {
     char http_bind[256];
     unsigned http_max_conns;
     uint64_t stow_max_bytes;
+    char public_url[512];
 } serve_opts;
 
 static void serve_usage(FILE *to)
@@ -69,6 +71,7 @@ static void serve_usage(FILE *to)
             "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
             "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
             "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
+            "  --public-url URL        the address share links carry (https://... makes cookies Secure)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
 
@@ -141,6 +144,8 @@ static int apply(serve_opts *o, const char *key, const char *val)
         o->http_port = (int)v;
         return RS_OK;
     }
+    if (!strcmp(key, "public-url"))
+        return snprintf(o->public_url, sizeof o->public_url, "%s", val) < (int)sizeof o->public_url ? RS_OK : RS_EINVAL;
     if (!strcmp(key, "http-bind"))
         return snprintf(o->http_bind, sizeof o->http_bind, "%s", val) < (int)sizeof o->http_bind ? RS_OK : RS_EINVAL;
     if (!strcmp(key, "http-max-connections")) {
@@ -211,12 +216,14 @@ typedef struct web {
     http_server *http;
     dicomweb *dw;
     api_ctx api;
+    share_web *sw;
 } web;
 
 static void web_stop(web *w)
 {
     http_server_free(w->http); /* first: no handler runs after this */
     dicomweb_free(w->dw);
+    share_web_free(w->sw);
 }
 
 static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
@@ -227,8 +234,15 @@ static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
     http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
                       .timeout_s = (unsigned)o->timeout_s, .log_requests = 1};
     dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
-    int rc = http_server_new(&hc, &w->http, err);
+    share_web_opts swo = {.public_url = o->public_url};
+    int rc = share_web_open(o->data, &swo, st, &w->sw, err);
+    hc.auth = share_web_auth;
+    hc.auth_ctx = w->sw;
+    rc = rc ? rc : http_server_new(&hc, &w->http, err);
     rc = rc ? rc : dicomweb_register(w->http, st, &dwo, &w->dw, err);
+    if (rc == RS_OK)
+        share_web_set_dicomweb(w->sw, w->dw);
+    rc = rc ? rc : share_web_register(w->http, w->sw, err);
     w->api = (api_ctx){.srv = w->http, .st = st, .dw = w->dw, .version = DCM_IMPL_VERSION};
     rc = rc ? rc : api_register(w->http, &w->api, err);
     rc = rc ? rc : assets_register(w->http, err);
@@ -266,6 +280,7 @@ int cmd_serve(int argc, char **argv)
         {"max-associations-per-address", required_argument, 0, 1005},
         {"http-port", required_argument, 0, 'H'},  {"http-bind", required_argument, 0, 'B'},
         {"http-max-connections", required_argument, 0, 'C'}, {"stow-max-bytes", required_argument, 0, 'S'},
+        {"public-url", required_argument, 0, 'U'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     serve_opts *o = calloc(1, sizeof *o);
     if (!o)

@@ -53,6 +53,18 @@ int dw_uid_ok(const char *uid);
 int qido_search(dicomweb *dw, http_req *rq, store_level level, const dw_target *t);
 /* WADO-RS: t->rest "" (the objects), "metadata", "frames/...", "rendered", "thumbnail", "bulk/...". */
 int wado_retrieve(dicomweb *dw, http_req *rq, const dw_target *t);
+/* pixels.c: /frames/{list} of t->instance. */
+int wado_frames(dicomweb *dw, http_req *rq, const dw_target *t, const char *list);
+/*
+ * A rendered frame of t->instance (1-based; 0: the first, or the middle one for a thumbnail)
+ * as JPEG or PNG. params NULL: window/viewport/quality from the query (PS3.18 8.3.5), a
+ * thumbnail defaulting to 128x128; forced_mime NULL: from Accept. For share links too.
+ */
+struct render_params;
+int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, int thumbnail, const char *forced_mime,
+                const struct render_params *params);
+/* Study or series thumbnail: its first instance's. */
+int wado_thumbnail_of(dicomweb *dw, http_req *rq, const dw_target *t);
 /* WADO-URI: /wado?requestType=WADO&... */
 int wado_uri(http_req *rq, void *ctx);
 /* STOW-RS: the body callback and the handler (POST /dicom-web/studies[/{study}]). */

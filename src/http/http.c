@@ -33,7 +33,7 @@
 #define MAX_STATUSES 16
 #define STREAM_BLOCK (256u << 10)
 #define INFLATE_CHUNK (64u << 10)
-#define DRAIN_MAX ((uint64_t)64 << 20)  /* body bytes discarded after a refusal before cutting */
+#define DRAIN_MAX ((uint64_t)1 << 30)  /* body bytes discarded after a refusal before the connection is cut */
 
 typedef struct status_count {
     int status;
@@ -730,6 +730,15 @@ static void inflate_some(http_req *rq, const void *p, size_t n)
         body_fail(rq, RS_EFORMAT, 400, "data after the end of the compressed body");
 }
 
+/* A refused body is answered at once when libmicrohttpd lets us (it then closes the connection). */
+static void answer_early(http_req *rq)
+{
+    if (rq->rt->o.flags & HTTP_ROUTE_STREAM_BODY)
+        rq->rt->fn(rq, rq->rt->ctx); /* the handler reports what was done before the refusal */
+    else
+        http_reply_error(rq, rq->body_status, "%s", rq->body_msg);
+}
+
 static enum MHD_Result feed(http_req *rq, const char *p, size_t n)
 {
     rq->raw_in += n;
@@ -741,6 +750,8 @@ static enum MHD_Result feed(http_req *rq, const char *p, size_t n)
         inflate_some(rq, p, n);
     else
         deliver(rq, p, n);
+    if (rq->body_rc)
+        answer_early(rq);
     return MHD_YES;
 }
 
@@ -801,7 +812,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        return rq->replied ? MHD_YES : feed(rq, upload_data, n);
+        if (!rq->replied)
+            return feed(rq, upload_data, n);
+        rq->raw_in += n; /* answered already: discarded, a flood is cut */
+        return rq->raw_in > rq->cap + DRAIN_MAX ? MHD_NO : MHD_YES;
     }
     if (!rq->replied)
         finish(rq);

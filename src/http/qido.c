@@ -156,9 +156,16 @@ static int on_param(void *ctx, const char *name, const char *value)
     for (char *c = v; *c; c++)
         if (*c == ',')
             *c = '\\';
-    if (has_key(q, tag)) {
-        snprintf(q->bad, sizeof q->bad, "attribute %.64s given twice (or against the path)", name);
-        return 1;
+    for (size_t i = 0; i < q->ks.n; i++) {
+        store_key *k = &q->ks.key[i];
+        if (k->tag != tag)
+            continue;
+        if (k->value) {
+            snprintf(q->bad, sizeof q->bad, "attribute %.64s given twice (or against the path)", name);
+            return 1;
+        }
+        k->value = rs_arena_strndup(&q->ks.arena, v, strlen(v)); /* was a return key (includefield) */
+        return k->value == NULL;
     }
     return store_keyset_add(&q->ks, tag, 0, v, &q->err) != RS_OK;
 }

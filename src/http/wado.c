@@ -12,8 +12,8 @@
  * made absolute. Its ETag is the hash of the member hashes (it changes when an instance is
  * added), so it is revalidated, not immutable.
  *
- * Frames, rendered images, thumbnails and bulk data need the codec and render modules:
- * until they are merged these routes answer 501.
+ * Frames, rendered images and thumbnails are in pixels.c; bulk data other than pixels is not
+ * served yet (501).
  */
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -24,6 +24,7 @@
 
 #include "../dicom/json.h"
 #include "../dicom/tag.h"
+#include "../render/render.h"
 #include "dicomweb.h"
 
 #define MAX_OBJECTS 100000
@@ -313,14 +314,59 @@ int wado_retrieve(dicomweb *dw, http_req *rq, const dw_target *t)
         return retrieve_objects(dw, rq, t);
     if (!strcmp(t->rest, "metadata"))
         return retrieve_metadata(dw, rq, t);
-    static const char *const later[] = {"frames/", "rendered", "thumbnail", "bulk/"};
-    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
-        if (!strncmp(t->rest, later[i], strlen(later[i])) || strstr(t->rest, later[i]))
-            return http_reply_error(rq, 501, "%s: not built yet (needs the codec/render modules)", t->rest);
+    const char *r = t->rest;
+    if (!strcmp(r, "thumbnail") || (!t->instance && !strcmp(r, "rendered"))) {
+        if (!strcmp(r, "rendered"))
+            return http_reply_error(rq, 501, "study/series /rendered is not offered; use an instance's or /thumbnail");
+        return t->instance ? wado_render(dw, rq, t, 0, 1, NULL, NULL) : wado_thumbnail_of(dw, rq, t);
+    }
+    if (t->instance && !strcmp(r, "rendered"))
+        return wado_render(dw, rq, t, 0, 0, NULL, NULL);
+    if (t->instance && !strncmp(r, "frames/", 7)) {
+        const char *list = r + 7, *slash = strchr(list, '/');
+        if (!slash)
+            return wado_frames(dw, rq, t, list);
+        char *end;
+        unsigned long f = strtoul(list, &end, 10);
+        int thumb = !strcmp(slash, "/thumbnail");
+        if (end != slash || f == 0 || f > UINT32_MAX || (!thumb && strcmp(slash, "/rendered")))
+            return http_reply_error(rq, 400, "expected frames/{n}/rendered or frames/{n}/thumbnail");
+        return wado_render(dw, rq, t, (uint32_t)f, thumb, NULL, NULL);
+    }
+    if (!strncmp(r, "bulk/", 5))
+        return http_reply_error(rq, 501, "%s: bulk data retrieval is not built yet (Pixel Data: use /frames)", r);
     return http_reply_error(rq, 404, "no such DICOMweb resource: %s", http_req_path(rq));
 }
 
 /* ---- WADO-URI ------------------------------------------------------------------------------------ */
+
+/* rows/columns -> viewport, windowCenter/windowWidth, frameNumber, imageQuality (PS3.18 9.1.2). */
+static int wado_uri_image(dicomweb *dw, http_req *rq, const dw_target *t, const char *ct)
+{
+    render_params p = RENDER_PARAMS_DEFAULT;
+    const char *names[] = {"rows", "columns", "windowCenter", "windowWidth", "frameNumber", "imageQuality"};
+    double v[6] = {0, 0, 0, 0, 1, 0};
+    for (int i = 0; i < 6; i++) {
+        const char *s = http_req_query(rq, names[i]);
+        char *end;
+        if (!s)
+            continue;
+        v[i] = strtod(s, &end);
+        if (end == s || *end || (i != 2 && v[i] < 0) || (i < 2 && v[i] > 8192) || (i == 4 && (v[i] < 1 || v[i] > 1e6)) ||
+            (i == 5 && v[i] > 100))
+            return http_reply_error(rq, 400, "bad %s \"%.32s\"", names[i], s);
+    }
+    int has_c = http_req_query(rq, "windowCenter") != NULL, has_w = http_req_query(rq, "windowWidth") != NULL;
+    if (has_c != has_w || (has_w && v[3] <= 0))
+        return http_reply_error(rq, 400, "windowCenter and windowWidth go together, width > 0");
+    p.viewport_h = (uint32_t)v[0];
+    p.viewport_w = (uint32_t)v[1];
+    p.has_window = has_w;
+    p.center = v[2];
+    p.width = v[3];
+    p.quality = (int)v[5];
+    return wado_render(dw, rq, t, (uint32_t)v[4], 0, ct, &p);
+}
 
 int wado_uri(http_req *rq, void *ctx)
 {
@@ -340,7 +386,7 @@ int wado_uri(http_req *rq, void *ctx)
         return http_reply_error(rq, 406, "contentType %.64s is not offered (application/dicom, image/jpeg, image/png)", ct);
     dw_target t = {.study = uids[0], .series = uids[1], .instance = uids[2]};
     if (strcmp(ct, "application/dicom"))
-        return http_reply_error(rq, 501, "WADO-URI %s: not built yet (needs the render module)", ct);
+        return wado_uri_image(dw, rq, &t, ct);
     obj_list l = {0};
     rs_err err;
     rs_err_clear(&err);

@@ -175,6 +175,23 @@ static int limiter_fail(share_db *d, const char *bucket, int64_t now, rs_err *er
     return step_done(d, s, err, "recording a failure");
 }
 
+int share_limit_locked(share_db *d, const char *bucket, int max, int64_t window, int64_t now,
+                       int64_t *retry_after, rs_err *err)
+{
+    pthread_mutex_lock(&d->mu);
+    int r = limiter_locked(d, bucket, max, window, now, retry_after, err);
+    pthread_mutex_unlock(&d->mu);
+    return r < 0 ? RS_EIO : r;
+}
+
+int share_limit_fail(share_db *d, const char *bucket, int64_t now, rs_err *err)
+{
+    pthread_mutex_lock(&d->mu);
+    int rc = limiter_fail(d, bucket, now, err);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
 /* ---- reading shares ---------------------------------------------------------------------------- */
 
 void share_clear(share *sh)

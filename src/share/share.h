@@ -141,6 +141,13 @@ int share_json(struct rs_buf *out, const share *sh);
 /* ISO-8601 UTC ("2026-12-04T13:23:56Z") of t into out[24]. */
 void share_iso_time(int64_t t, char out[32]);
 
+/* The same failure limiter for other uses (staff logins): 1 if bucket holds max failures within the
+ * last window seconds (*retry_after set), 0 if not, negative RS_E* on error. Windows up to
+ * SHARE_CODE_WINDOW. */
+int share_limit_locked(share_db *db, const char *bucket, int max, int64_t window, int64_t now,
+                       int64_t *retry_after, rs_err *err);
+int share_limit_fail(share_db *db, const char *bucket, int64_t now, rs_err *err);
+
 void share_clear(share *sh);
 
 const char *share_kind_name(share_kind k);     /* "practitioner" | "patient" */

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_cli.py - `radshare user` and `radshare audit` as an operator uses them, on a throw-away data
 directory: add accounts with the password on stdin (short/empty refused), check the password
 (right, wrong, disabled), list, disable; `radshare audit verify` exit codes on a clean log, on an

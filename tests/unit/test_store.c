@@ -904,6 +904,32 @@ static void test_keyset(store *s)
     dcm_file_free(f);
 }
 
+/* Trash: a marked study is hidden at STUDY level and below, kept, and restored. */
+static void test_trash(store *s)
+{
+    rs_err err = {0};
+    answers a = {0};
+    static const uint32_t want[4] = {DCM_TAG_STUDY_UID, TAG_PATIENT_NAME, TAG_STUDY_DATE, TAG_ACCESSION};
+    store_key img_key = {DCM_TAG_STUDY_UID, 0, S2};
+    int yes = -1;
+    CHECK_EQ_INT(store_trash_study(s, "1.2/../x", 1, &err), RS_EINVAL);
+    CHECK_EQ_INT(query(s, STORE_STUDY_ROOT, STORE_LEVEL_STUDY, &a, want, 0, NULL, 0, &err), RS_OK);
+    int before = a.n;
+    CHECK_EQ_INT(store_trash_study(s, S2, 1, &err), RS_OK);
+    CHECK_EQ_INT(store_is_trashed(s, S2, &yes, &err), RS_OK);
+    CHECK_EQ_INT(yes, 1);
+    CHECK_EQ_INT(query(s, STORE_STUDY_ROOT, STORE_LEVEL_STUDY, &a, want, 0, NULL, 0, &err), RS_OK);
+    CHECK_EQ_INT(a.n, before - 1);
+    CHECK(!has_value(&a, 0, S2));
+    CHECK_EQ_INT(query(s, STORE_STUDY_ROOT, STORE_LEVEL_IMAGE, &a, want, 0, &img_key, 1, &err), RS_OK);
+    CHECK_EQ_INT(a.n, 0);
+    CHECK_EQ_INT(store_trash_study(s, S2, 0, &err), RS_OK);
+    CHECK_EQ_INT(store_is_trashed(s, S2, &yes, &err), RS_OK);
+    CHECK_EQ_INT(yes, 0);
+    CHECK_EQ_INT(query(s, STORE_STUDY_ROOT, STORE_LEVEL_IMAGE, &a, want, 0, &img_key, 1, &err), RS_OK);
+    CHECK_EQ_INT(a.n, 2);
+}
+
 static void test_queries(void)
 {
     char dir[300];
@@ -917,6 +943,7 @@ static void test_queries(void)
     test_query_study(s);
     test_query_levels(s);
     test_keyset(s);
+    test_trash(s);
     store_close(s);
 }
 
