@@ -212,12 +212,13 @@ static int backup_state(backup_ctx *b, rs_err *err)
     return rc ? rc : add_file_line(b, "state.sqlite", dst, err);
 }
 
-static int backup_audit(backup_ctx *b, rs_err *err)
+/* The plain files of DATA/<sub> (audit: the hash-chained log; trash: the store's deletion marks). */
+static int backup_dir_files(backup_ctx *b, const char *sub, rs_err *err)
 {
     char dir[PATH_MAX], outdir[PATH_MAX];
-    int rc = path_join(dir, b->data, "audit", err);
+    int rc = path_join(dir, b->data, sub, err);
     if (rc == RS_OK)
-        rc = path_join(outdir, b->rundir, "audit", err);
+        rc = path_join(outdir, b->rundir, sub, err);
     DIR *d = rc ? NULL : opendir(dir);
     if (!d)
         return rc;
@@ -231,7 +232,7 @@ static int backup_audit(backup_ctx *b, rs_err *err)
             continue;
         if (++n > MAX_AUDIT_FILES)
             rc = rs_err_set(err, RS_ELIMIT, "more than %d files in %s", MAX_AUDIT_FILES, dir);
-        snprintf(rel, sizeof rel, "audit/%s", de->d_name);
+        snprintf(rel, sizeof rel, "%s/%s", sub, de->d_name);
         if (rc == RS_OK)
             rc = path_join(src, dir, de->d_name, err);
         if (rc == RS_OK)
@@ -343,7 +344,9 @@ int backup_run(const char *datadir, const char *to, const backup_opts *o, backup
     if (rc == RS_OK)
         rc = backup_state(&b, err);
     if (rc == RS_OK)
-        rc = backup_audit(&b, err);
+        rc = backup_dir_files(&b, "audit", err);
+    if (rc == RS_OK)
+        rc = backup_dir_files(&b, "trash", err);
     if (rc == RS_OK)
         rc = seal(&b, key, err);
     backup_key_free(key);
@@ -426,7 +429,7 @@ static int restore_line(restore_ctx *r, char *line, rs_err *err)
         r->rep->bytes += got;
         rs_progress_add(&r->prog, 1, got);
     } else if (sscanf(line, "file %4095s %64s %llu", a, b, &size) == 3) {
-        const char *name = strncmp(a, "audit/", 6) == 0 ? a + 6 : a;
+        const char *name = !strncmp(a, "audit/", 6) || !strncmp(a, "trash/", 6) ? a + 6 : a;
         if (!plain_name(name) || (name == a && strcmp(a, "state.sqlite") != 0))
             return rs_err_set(err, RS_EFORMAT, "manifest names an unexpected file: %.100s", a);
         rc = path_join(src, r->rundir, a, err);

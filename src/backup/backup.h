@@ -5,6 +5,7 @@
  *   BACKUP/objects/ab/cd/<sha256>      each object once, copied only when new, never rewritten
  *   BACKUP/runs/<RUN>/state.sqlite     DATA/state.sqlite as of the run (SQLite online backup)
  *   BACKUP/runs/<RUN>/audit/<name>     the files of DATA/audit as of the run
+ *   BACKUP/runs/<RUN>/trash/<uid>      the store's trash marks (DATA/trash)
  *   BACKUP/runs/<RUN>/backup-key.pub   the signer's public key (a convenience, not a trust anchor)
  *   BACKUP/runs/<RUN>/manifest         every object (hash, size, mtime) and file (hash, size)
  *   BACKUP/runs/<RUN>/manifest.sig     ed25519 signature of manifest, hex; written last

@@ -59,7 +59,7 @@ class Server:
 
     def start(self):
         self.p = subprocess.Popen([RADSHARE, "serve", "--data", self.data, "--dicom-port", str(self.port),
-                                   "--timeout", "10"], stdout=self.log, stderr=self.log)
+                                   "--timeout", "10", "--http-port", "0"], stdout=self.log, stderr=self.log)
         for _ in range(200):
             if run(["echoscu", "-to", "2", "-aec", "RADSHARE", "127.0.0.1", str(self.port)]).returncode == 0:
                 return True

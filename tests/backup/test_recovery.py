@@ -6,6 +6,7 @@ index deleted -> reindex -> same answers; tampered backups (object, manifest, si
 import os
 import random
 import shutil
+import sqlite3
 import sys
 import tempfile
 
@@ -66,8 +67,17 @@ def main():
     os.makedirs(os.path.join(data, "audit"), exist_ok=True)
     with open(os.path.join(data, "audit", "000001.log"), "w") as f:
         f.write('{"seq":1,"event":"share.created"}\n')
+    os.makedirs(os.path.join(data, "trash"), exist_ok=True)
+    open(os.path.join(data, "trash", "1.2.3.4.5"), "w").close()
     rc, lines, err = problems(data, "--full")
     t(rc == 0 and not lines, "verify --full is clean after ingest", err + str(lines))
+    # DATA/state.sqlite in WAL mode, with a writer holding it open (and uncheckpointed) during the backup
+    state = sqlite3.connect(os.path.join(data, "state.sqlite"))
+    state.execute("PRAGMA journal_mode=WAL")
+    state.execute("PRAGMA wal_autocheckpoint=0")
+    state.execute("CREATE TABLE shares(id TEXT, study TEXT)")
+    state.execute("INSERT INTO shares VALUES('s1', ?)", (study,))
+    state.commit()
     # backup while the server runs (no lock), twice: the second run copies nothing new
     p = rs("backup", "--data", data, "--to", backup, "--quiet")
     out = p.stdout.decode()
@@ -84,6 +94,7 @@ def main():
     t(len(runs) == 2 and all(os.path.exists(os.path.join(backup, "runs", r, "manifest.sig")) for r in runs),
       "two signed runs", str(runs))
     t(os.path.exists(os.path.join(backup, "runs", runs[-1], "audit", "000001.log")), "audit file in the run")
+    state.close()
     srv.stop()
     before = answers(data)
     t(before is not None and all(rc == 0 and res for _, rc, res in before), "C-FIND answers at 4 levels",
@@ -128,6 +139,9 @@ def main():
     t(sorted(os.path.relpath(f, clean) for f in object_files(clean))
       == sorted(os.path.relpath(f, data) for f in files), "restored the same objects")
     t(open(os.path.join(clean, "audit", "000001.log")).read().startswith('{"seq":1'), "audit file restored")
+    t(os.path.exists(os.path.join(clean, "trash", "1.2.3.4.5")), "trash mark restored")
+    rows = sqlite3.connect(os.path.join(clean, "state.sqlite")).execute("SELECT id, study FROM shares").fetchall()
+    t(rows == [("s1", study)], "state.sqlite restored with the row committed in WAL during the backup", str(rows))
     after = answers(clean)
     t(after == before, "C-FIND answers after restore are identical", str(after)[:300])
     p = restore(backup, os.path.join(work, "clean2"), "00" * 32)
