@@ -60,6 +60,7 @@ static void report_usage(FILE *to)
             "  --patient-name PN --patient-id ID --birth-date YYYYMMDD --sex M|F|O\n"
             "  --accession A --procedure TEXT --study-date YYYYMMDD\n"
             "outbox options (send, deliver):\n"
+            "  --smtp-ca FILE  CA certificates for the relay's STARTTLS certificate (default: the system's)\n"
             "  --hl7-sending-app APP --hl7-sending-facility FAC --timeout-ms N\n"
             "  --retry-base-ms N (default 30000) --retry-cap-ms N (default 3600000) --max-attempts N\n");
 }
@@ -89,6 +90,7 @@ static int apply(report_opts *o, const char *k, const char *v)
         {"link", &o->link},           {"author", &o->author},       {"share-id", &o->share_id},
         {"access-code", &o->access_code}, {"directory", &o->directory}, {"referring", &o->referring},
         {"default-hl7", &o->hl7_default}, {"smtp", &o->ob.smtp_url}, {"mail-from", &o->ob.mail_from},
+        {"smtp-ca", &o->ob.smtp_ca_file},
         {"hl7-sending-app", &o->ob.hl7_sending_app}, {"hl7-sending-facility", &o->ob.hl7_sending_facility}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (!strcmp(k, strs[i].name)) {

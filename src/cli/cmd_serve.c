@@ -23,6 +23,7 @@
 #include "../net/server.h"
 #include "../share/routes.h"
 #include "../dicom/writer.h"
+#include "../report/service.h"
 #include "../store/store.h"
 #include "../util/log.h"
 #include "cli.h"
@@ -45,7 +46,7 @@ typedef struct serve_opts {
     char http_bind[256];
     unsigned http_max_conns;
     uint64_t stow_max_bytes;
-    char public_url[512];
+    char report_kv[5][1024];   /* public-url, smtp, mail-from, hl7, directory (report module) */
 } serve_opts;
 
 static void serve_usage(FILE *to)
@@ -71,7 +72,8 @@ static void serve_usage(FILE *to)
             "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
             "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
             "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
-            "  --public-url URL        the address share links carry (https://... makes cookies Secure)\n"
+            "  --public-url URL --smtp smtp://HOST:PORT --mail-from ADDR --hl7 HOST:PORT --directory FILE\n"
+            "                          share-link base (https://... makes cookies Secure), report delivery (docs/report.md)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
 
@@ -144,8 +146,6 @@ static int apply(serve_opts *o, const char *key, const char *val)
         o->http_port = (int)v;
         return RS_OK;
     }
-    if (!strcmp(key, "public-url"))
-        return snprintf(o->public_url, sizeof o->public_url, "%s", val) < (int)sizeof o->public_url ? RS_OK : RS_EINVAL;
     if (!strcmp(key, "http-bind"))
         return snprintf(o->http_bind, sizeof o->http_bind, "%s", val) < (int)sizeof o->http_bind ? RS_OK : RS_EINVAL;
     if (!strcmp(key, "http-max-connections")) {
@@ -165,6 +165,10 @@ static int apply(serve_opts *o, const char *key, const char *val)
             return RS_ELIMIT;
         return net_peer_parse(val, &o->peers[o->n_peers++]);
     }
+    static const char *const report_keys[5] = {"public-url", "smtp", "mail-from", "hl7", "directory"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(key, report_keys[i]))
+            return snprintf(o->report_kv[i], sizeof o->report_kv[i], "%s", val) < (int)sizeof o->report_kv[i] ? RS_OK : RS_EINVAL;
     return RS_ENOTFOUND;
 }
 
@@ -234,7 +238,7 @@ static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
     http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
                       .timeout_s = (unsigned)o->timeout_s, .log_requests = 1};
     dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
-    share_web_opts swo = {.public_url = o->public_url};
+    share_web_opts swo = {.public_url = o->report_kv[0]};
     int rc = share_web_open(o->data, &swo, st, &w->sw, err);
     hc.auth = share_web_auth;
     hc.auth_ctx = w->sw;
@@ -280,7 +284,9 @@ int cmd_serve(int argc, char **argv)
         {"max-associations-per-address", required_argument, 0, 1005},
         {"http-port", required_argument, 0, 'H'},  {"http-bind", required_argument, 0, 'B'},
         {"http-max-connections", required_argument, 0, 'C'}, {"stow-max-bytes", required_argument, 0, 'S'},
-        {"public-url", required_argument, 0, 'U'},
+        {"public-url", required_argument, 0, 1101}, {"smtp", required_argument, 0, 1102},
+        {"mail-from", required_argument, 0, 1103},  {"hl7", required_argument, 0, 1104},
+        {"directory", required_argument, 0, 1105},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     serve_opts *o = calloc(1, sizeof *o);
     if (!o)
@@ -351,8 +357,19 @@ int cmd_serve(int argc, char **argv)
         store_close(st);
         goto out;
     }
+    report_service *reports = NULL;
+    report_service_config rcfg = {.datadir = o->data, .public_url = o->report_kv[0], .hl7 = o->report_kv[3],
+                                  .directory = o->report_kv[4],
+                                  .outbox = {.smtp_url = o->report_kv[1], .mail_from = o->report_kv[2]}};
+    if (report_service_start(&rcfg, &reports, &err) != RS_OK) {
+        fprintf(stderr, "radshare serve: reports: %s\n", err.msg);
+        net_server_free(srv);
+        store_close(st);
+        goto out;
+    }
     if (web_start(o, st, &w, &err) != RS_OK) {
         fprintf(stderr, "radshare serve: %s\n", err.msg);
+        report_service_stop(reports);
         net_server_free(srv);
         store_close(st);
         goto out;
@@ -366,6 +383,7 @@ int cmd_serve(int argc, char **argv)
     pthread_cancel(sig_thr);
     pthread_join(sig_thr, NULL);
     web_stop(&w);
+    report_service_stop(reports);
     net_server_free(srv);
     store_close(st);
     rs_log(RS_LOG_INFO, "radshare stopped");

@@ -18,7 +18,7 @@
 
 struct report_outbox {
     report_outbox_config c;   /* strings point into the copies below */
-    char *smtp_url, *mail_from, *app, *facility;
+    char *smtp_url, *mail_from, *ca_file, *app, *facility;
     report_db *db;
     pthread_t thr;
     pthread_mutex_t mu;
@@ -180,7 +180,7 @@ static outcome send_email(report_outbox *ob, const delivery *d, rs_err *err)
     rs_buf msg = RS_BUF_INIT;
     outcome o = FAILED;   /* a message that cannot be built never will be */
     if (report_mail_build(&m, &msg, err) == RS_OK) {
-        report_smtp c = {.url = ob->c.smtp_url, .timeout_ms = ob->c.timeout_ms};
+        report_smtp c = {.url = ob->c.smtp_url, .ca_file = ob->c.smtp_ca_file, .timeout_ms = ob->c.timeout_ms};
         int permanent = 0;
         int rc = report_smtp_send(&c, ob->c.mail_from, d->recipient, msg.p, msg.len, &ob->stop, &permanent, err);
         o = rc == RS_OK ? SENT : atomic_load(&ob->stop) ? ABANDONED : permanent ? FAILED : RETRY;
@@ -296,6 +296,7 @@ static void outbox_free(report_outbox *ob)
     report_db_close(ob->db);
     free(ob->smtp_url);
     free(ob->mail_from);
+    free(ob->ca_file);
     free(ob->app);
     free(ob->facility);
     pthread_cond_destroy(&ob->cv);
@@ -323,11 +324,13 @@ int report_outbox_start(const report_outbox_config *c, report_outbox **out, rs_e
     ob->c = *c;
     ob->smtp_url = dup_or(c->smtp_url, NULL);
     ob->mail_from = dup_or(c->mail_from, NULL);
+    ob->ca_file = dup_or(c->smtp_ca_file, NULL);
     ob->app = dup_or(c->hl7_sending_app, "RADSHARE");
     ob->facility = dup_or(c->hl7_sending_facility, "RADSHARE");
     ob->c.datadir = NULL;
     ob->c.smtp_url = ob->smtp_url;
     ob->c.mail_from = ob->mail_from;
+    ob->c.smtp_ca_file = ob->ca_file;
     ob->c.hl7_sending_app = ob->app;
     ob->c.hl7_sending_facility = ob->facility;
     if (ob->c.timeout_ms <= 0)
@@ -340,7 +343,8 @@ int report_outbox_start(const report_outbox_config *c, report_outbox **out, rs_e
         ob->c.retry_cap_ms = ob->c.retry_base_ms;
     if (ob->c.poll_ms <= 0)
         ob->c.poll_ms = 5000;
-    int rc = !ob->app || !ob->facility || (c->smtp_url && !ob->smtp_url) || (c->mail_from && !ob->mail_from)
+    int rc = !ob->app || !ob->facility || (c->smtp_url && !ob->smtp_url) || (c->mail_from && !ob->mail_from) ||
+                         (c->smtp_ca_file && !ob->ca_file)
                  ? rs_err_set(err, RS_ENOMEM, "out of memory")
                  : report_db_open(c->datadir, &ob->db, err);
     if (!rc && pthread_create(&ob->thr, NULL, worker, ob) != 0)

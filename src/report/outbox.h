@@ -24,6 +24,7 @@ typedef struct report_outbox_config {
     const char *datadir;
     const char *smtp_url;             /* smtp://HOST:PORT; NULL: e-mail deliveries wait */
     const char *mail_from;            /* sender address */
+    const char *smtp_ca_file;         /* CA file for the relay's STARTTLS certificate; NULL: system CAs */
     const char *hl7_sending_app;      /* MSH-3; NULL: RADSHARE */
     const char *hl7_sending_facility; /* MSH-4; NULL: RADSHARE */
     int timeout_ms;                   /* one attempt; 0: 30 s */

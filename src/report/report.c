@@ -6,16 +6,19 @@
  * (e-mail Message-ID, HL7 MSH-10): every retry sends the same identifier, which lets a receiver
  * recognise a message it already has when an acknowledgement was lost.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "../share/statedb.h"
 #include "report.h"
 #include "state.h"
 
-#define BUSY_TIMEOUT_MS 10000
+#define SCHEMA_VERSION 1
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS reports ("
@@ -86,26 +89,16 @@ int report_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, rs_err *
 
 int report_db_open(const char *datadir, report_db **out, rs_err *err)
 {
-    char path[4096];
     *out = NULL;
-    if (snprintf(path, sizeof path, "%s/state.sqlite", datadir) >= (int)sizeof path)
-        return rs_err_set(err, RS_EINVAL, "data directory path too long");
     report_db *d = calloc(1, sizeof *d);
     if (!d)
         return rs_err_set(err, RS_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
-    int rc = RS_OK;
-    if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        rc = rs_err_set(err, RS_EIO, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "cannot open");
-        goto out;
-    }
-    sqlite3_busy_timeout(d->db, BUSY_TIMEOUT_MS);
-    /* journal_mode answers a row; exec ignores it. synchronous=FULL: a stored report survives power loss. */
-    if ((rc = report_sql_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", err)) ||
-        (rc = report_sql_exec(d->db, schema, err)))
-        goto out;
-out:
+    /* statedb: WAL, synchronous=FULL (a stored report survives power loss), busy timeout, and our
+     * schema version in the shared schema_versions table */
+    int rc = statedb_open(datadir, &d->db, err);
+    if (!rc)
+        rc = statedb_schema(d->db, "report", SCHEMA_VERSION, schema, err);
     if (rc) {
         report_db_close(d);
         d = NULL;

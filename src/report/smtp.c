@@ -254,6 +254,8 @@ int report_smtp_send(const report_smtp *c, const char *from, const char *to, con
     curl_easy_setopt(h, CURLOPT_URL, c->url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    if (c->ca_file && *c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(h, CURLOPT_MAIL_FROM, addr_from);
     curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
@@ -272,8 +274,11 @@ int report_smtp_send(const report_smtp *c, const char *from, const char *to, con
         long code = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         *permanent = code >= 500 && code < 600;
-        rc = rs_err_set(err, RS_EIO, "SMTP %s%s%ld: %s", *permanent ? "refused " : "", code ? "reply " : "",
-                        code, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        char reply[32] = "";
+        if (code)
+            snprintf(reply, sizeof reply, " (reply %ld)", code);
+        rc = rs_err_set(err, RS_EIO, "SMTP%s%s: %s", *permanent ? " refused" : "", reply,
+                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
     }
     curl_slist_free_all(rcpt);
     curl_easy_cleanup(h);

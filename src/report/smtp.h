@@ -42,6 +42,7 @@ void report_pn_display(const char *pn, char *out, size_t cap);
 
 typedef struct report_smtp {
     const char *url;           /* smtp://HOST:PORT or smtps://... */
+    const char *ca_file;       /* CA certificates to verify the relay's (NULL: the system's) */
     int timeout_ms;
 } report_smtp;
 
