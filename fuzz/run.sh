@@ -3,7 +3,8 @@
 #
 #   fuzz/run.sh              fuzz each target for FUZZ_SECONDS (default 60) over build/fuzz/corpus-*
 #   fuzz/run.sh --regress    run every committed input of each target once (for tests)
-#   FUZZ_TARGETS="reader"    only some targets (reader: the DICOM reader; pdu: the PDU codec)
+#   FUZZ_TARGETS="reader"    only some targets (reader: the DICOM reader; pdu: the PDU codec;
+#                            codec: codec_open and the pixel decoders)
 #
 # Exits non-zero when the fuzzer found a crash, leak, timeout or invariant failure
 # (reproducers in build/fuzz/artifacts/), or when a regression input fails.
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 CLANG=${CLANG:-clang}
 OUT=build/fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu}
+FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu codec}
 FUZZ_JOBS=${FUZZ_JOBS:-1}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1}
@@ -24,6 +25,7 @@ mkdir -p "$OUT"
 
 run_target() {
 TARGET=$1
+LIBS=()
 # ---- build (only when a source is newer than the binary) -----------------------------------
 # the reader and its consumers live in src/dicom and src/util; the rest of src (store, net) has
 # other dependencies (sqlite, libcrypto) the target does not need
@@ -34,6 +36,10 @@ case "$TARGET" in
     pdu)    mapfile -t SRCS < <(ls src/net/pdu.c; find src/util -name '*.c' | sort)
             mapfile -t HDRS < <(ls src/net/pdu.h; find src/util -name '*.h' | sort)
             INPUT_DIRS=(tests/data/pdu fuzz/regressions-pdu) ;;
+    codec)  mapfile -t SRCS < <(find src/dicom src/util src/codec -name '*.c' | sort)
+            mapfile -t HDRS < <(find src/dicom src/util src/codec -name '*.h' | sort)
+            mapfile -t LIBS < <(pkg-config --cflags --libs libjpeg charls libopenjp2 | tr " " "\n" | grep .)
+            INPUT_DIRS=(fuzz/seeds fuzz/regressions-codec) ;;
     *) echo "fuzz: unknown target $TARGET" >&2; return 2 ;;
 esac
 BIN=$OUT/fuzz_$TARGET
@@ -54,7 +60,7 @@ if [ "$rebuild" = 1 ]; then
     # -fno-sanitize-recover: undefined behaviour stops the run like an ASan error does
     if ! "$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
             -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Isrc \
-            fuzz/fuzz_$TARGET.c "${SRCS[@]}" -lz -lm -o "$BIN.tmp.$$"; then
+            fuzz/fuzz_$TARGET.c "${SRCS[@]}" "${LIBS[@]}" -lz -lm -o "$BIN.tmp.$$"; then
         echo "fuzz: build failed" >&2
         rm -f "$BIN.tmp.$$"
         return 2

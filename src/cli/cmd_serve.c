@@ -44,6 +44,7 @@ typedef struct serve_opts {
     net_peer peers[MAX_PEERS];
     unsigned n_peers;
     int http_port;              /* 0: no HTTP server */
+    int http_port_given;        /* set explicitly: failing to bind it is fatal */
     char http_bind[256];
     unsigned http_max_conns;
     uint64_t stow_max_bytes;
@@ -73,8 +74,9 @@ static void serve_usage(FILE *to)
             "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
             "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
             "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
-            "  --public-url URL --smtp smtp://HOST:PORT --mail-from ADDR --hl7 HOST:PORT --directory FILE\n"
-            "                          share-link base (https://... makes cookies Secure), report delivery (docs/report.md)\n"
+            "  --public-url URL        the address share links carry (https://... makes cookies Secure)\n"
+            "  --smtp smtp://HOST:PORT --mail-from ADDR --hl7 HOST:PORT --directory FILE\n"
+            "                          report delivery by e-mail and HL7 (docs/report.md)\n"
             "  --config FILE           read `key = value` lines with the names above\n");
 }
 
@@ -145,6 +147,7 @@ static int apply(serve_opts *o, const char *key, const char *val)
         if (parse_int(val, 0, 65535, &v))
             return RS_EINVAL;
         o->http_port = (int)v;
+        o->http_port_given = 1;
         return RS_OK;
     }
     if (!strcmp(key, "http-bind"))
@@ -242,6 +245,10 @@ static void web_stop(web *w)
     dicomweb_free(w->dw);
     report_web_free(w->rw);
     share_web_free(w->sw);
+    w->http = NULL;
+    w->dw = NULL;
+    w->sw = NULL;
+    w->rw = NULL;
 }
 
 static int web_start(const serve_opts *o, store *st, report_service *reports, web *w, rs_err *err)
@@ -252,7 +259,7 @@ static int web_start(const serve_opts *o, store *st, report_service *reports, we
     http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
                       .timeout_s = (unsigned)o->timeout_s, .log_requests = 1};
     dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
-    share_web_opts swo = {.public_url = o->report_kv[0]};
+    share_web_opts swo = {.public_url = o->report_kv[0]}; /* public-url */
     int rc = share_web_open(o->data, &swo, st, &w->sw, err);
     hc.auth = share_web_auth;
     hc.auth_ctx = w->sw;
@@ -384,11 +391,15 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     if (web_start(o, st, reports, &w, &err) != RS_OK) {
-        fprintf(stderr, "radshare serve: %s\n", err.msg);
-        report_service_stop(reports);
-        net_server_free(srv);
-        store_close(st);
-        goto out;
+        /* the default port may be taken (another archive on this host): then DICOM alone */
+        if (o->http_port_given) {
+            fprintf(stderr, "radshare serve: %s\n", err.msg);
+            report_service_stop(reports);
+            net_server_free(srv);
+            store_close(st);
+            goto out;
+        }
+        rs_log(RS_LOG_WARN, "%s: no HTTP server (give --http-port to make this fatal, 0 to silence it)", err.msg);
     }
     rs_log(RS_LOG_INFO, "radshare serving data directory %s", o->data);
     sc.srv = srv;

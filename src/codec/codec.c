@@ -437,6 +437,8 @@ int codec_decode_frame(codec_image *img, uint32_t index, codec_frame *out, rs_er
     case K_JLS: rc = codec_jls_decode(d, p, n, out, err); break;
     default: rc = codec_j2k_decode(d, p, n, out, err); break;
     }
+    if (rc == RS_ETRUNC) /* a frame cut short is a damaged instance, like any other */
+        rc = RS_EFORMAT;
     if (rc != RS_OK)
         codec_frame_free(out);
     else if (out->rows != d->rows || out->cols != d->cols || out->size != (size_t)d->rows * d->cols * out->spp *

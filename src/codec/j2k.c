@@ -107,7 +107,9 @@ int codec_j2k_decode(const codec_desc *d, const uint8_t *p, size_t n, codec_fram
     opj_set_info_handler(codec, on_quiet, NULL);
     opj_dparameters_t par;
     opj_set_default_decoder_parameters(&par);
-    if (!opj_setup_decoder(codec, &par) || !opj_read_header(s, codec, &im)) {
+    /* strict: a truncated codestream is an error, not a blurred image */
+    if (!opj_setup_decoder(codec, &par) || !opj_decoder_set_strict_mode(codec, OPJ_TRUE) ||
+        !opj_read_header(s, codec, &im)) {
         rc = rs_err_set(err, RS_EFORMAT, "JPEG 2000 header: %s", last[0] ? last : "unreadable");
         goto out;
     }

@@ -4,7 +4,7 @@
  * component). The header is validated whole (segment count = SamplesPerPixel x bytes per
  * sample, first offset 64, offsets increasing and inside the fragment) before any output is
  * written; each segment must decode to exactly Rows x Columns bytes (a trailing pad byte is
- * tolerated) without reading past its own end.
+ * tolerated, more data is not: it would mean other dimensions) without reading past its own end.
  */
 #include <string.h>
 
@@ -40,6 +40,9 @@ static int rle_segment(const uint8_t *p, size_t n, uint8_t *dst, size_t stride, 
             outn += len;
         }
     }
+    /* one pad byte may follow (even segment lengths); more data means other dimensions */
+    if (n - in > 1)
+        return rs_err_set(err, RS_EFORMAT, "RLE segment %d holds more than %zu bytes", seg, count);
     return RS_OK;
 }
 

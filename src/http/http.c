@@ -452,7 +452,7 @@ static int gzip_buf(const void *p, size_t n, rs_buf *out)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return RS_ENOMEM;
     uLong bound = deflateBound(&z, (uLong)n);
     int rc = rs_buf_reserve(out, bound);
@@ -755,6 +755,16 @@ static enum MHD_Result feed(http_req *rq, const char *p, size_t n)
     return MHD_YES;
 }
 
+/* The path as logs may show it: a share link's token is a secret (issue 5), "/s/TOKEN/x" -> "/s/-/x". */
+static const char *log_path(const char *path, char *out, size_t cap)
+{
+    if (strncmp(path, "/s/", 3))
+        return path;
+    const char *rest = strchr(path + 3, '/');
+    snprintf(out, cap, "/s/-%s", rest ? rest : "");
+    return out;
+}
+
 static void finish(http_req *rq)
 {
     if (rq->zmode == 1 && !rq->body_rc && rq->raw_in)
@@ -765,7 +775,9 @@ static void finish(http_req *rq)
     }
     int rc = rq->rt->fn(rq, rq->rt->ctx);
     if (!rq->replied) {
-        rs_log(RS_LOG_WARN, "http: %s %s: handler %s", rq->method, rq->path, rc ? rs_strerror(rc) : "gave no reply");
+        char lp[512];
+        rs_log(RS_LOG_WARN, "http: %s %s: handler %s", rq->method, log_path(rq->path, lp, sizeof lp),
+               rc ? rs_strerror(rc) : "gave no reply");
         http_reply_error(rq, 500, "internal error");
     }
 }
@@ -828,8 +840,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     http_req *rq = *con_cls;
     if (!rq)
         return;
+    char lp[512];
     if (s->cfg.log_requests)
-        rs_log(RS_LOG_INFO, "http: %s %s %s -> %d%s", rq->peer, rq->method, rq->path, rq->status,
+        rs_log(RS_LOG_INFO, "http: %s %s %s -> %d%s", rq->peer, rq->method, log_path(rq->path, lp, sizeof lp), rq->status,
                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut)");
     req_free(rq);
     *con_cls = NULL;

@@ -123,9 +123,8 @@ static void set_head(mp_stream *m, int len)
     m->head_off = 0;
 }
 
-static ssize_t mp_read(void *ctx, uint8_t *buf, size_t max)
+static ssize_t mp_step(mp_stream *m, uint8_t *buf, size_t max)
 {
-    mp_stream *m = ctx;
     for (;;) {
         if (m->head_off < m->head_len)
             return (ssize_t)take_head(m, buf, max);
@@ -137,8 +136,7 @@ static ssize_t mp_read(void *ctx, uint8_t *buf, size_t max)
                 continue;
             }
             obj *o = &m->l.v[m->i];
-            uint64_t off, len;
-            if (store_open_instance(m->dw->st, o->hash, &m->fd, &off, &len, NULL))
+            if (store_open_instance(m->dw->st, o->hash, &m->fd, NULL, NULL, NULL))
                 return -1;
             m->off = 0;
             set_head(m, snprintf(m->head, sizeof m->head,
@@ -170,6 +168,22 @@ static ssize_t mp_read(void *ctx, uint8_t *buf, size_t max)
             return 0;
         }
     }
+}
+
+/* Fill as much of buf as the objects allow: small instances share a chunk. */
+static ssize_t mp_read(void *ctx, uint8_t *buf, size_t max)
+{
+    mp_stream *m = ctx;
+    size_t total = 0;
+    while (total < max) {
+        ssize_t r = mp_step(m, buf + total, max - total);
+        if (r < 0)
+            return total ? (ssize_t)total : -1;
+        if (r == 0)
+            break;
+        total += (size_t)r;
+    }
+    return (ssize_t)total;
 }
 
 /* Does Accept allow multipart/related with this part type (and a syntax we have)? */
@@ -392,9 +406,8 @@ int wado_uri(http_req *rq, void *ctx)
     rs_err_clear(&err);
     int rc = query_target(dw, &t, 0, collect, &l, &err);
     int fd = -1;
-    uint64_t off, len;
     if (rc == RS_OK && l.n == 1 && !http_etag_check(rq, l.v[0].hash)) {
-        rc = store_open_instance(dw->st, l.v[0].hash, &fd, &off, &len, &err);
+        rc = store_open_instance(dw->st, l.v[0].hash, &fd, NULL, NULL, &err);
         if (rc == RS_OK) {
             http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
             atomic_fetch_add(&dw->n.retrieved_instances, 1);

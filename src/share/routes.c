@@ -135,11 +135,14 @@ static int wants_json(const char *rest)
 /* The refusal for a share that cannot be used, as a page or JSON. */
 static int refuse(share_web *w, http_req *rq, share_status st, const share *sh, int64_t retry, const char *rest)
 {
+    /* only fixed words go into the record: the path is the client's */
+    static const char *const words[] = {"study.json", "unlock", "download"};
+    const char *what = !rest[0] ? "page" : !strcmp(rest, "studies") ? "image" : "other";
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strcmp(rest, words[i]))
+            what = words[i];
     char d[96];
-    snprintf(d, sizeof d, "{\"reason\":\"%s\",\"what\":\"%s\"}", share_status_name(st),
-             !rest[0] ? "page" : !strncmp(rest, "studies/", 8) ? "image" : strchr(rest, '/') ? "other" : rest);
-    if (strlen(rest) > 20)
-        snprintf(d, sizeof d, "{\"reason\":\"%s\"}", share_status_name(st));
+    snprintf(d, sizeof d, "{\"reason\":\"%s\",\"what\":\"%s\"}", share_status_name(st), what);
     audit_rq(w, rq, st == SHARE_THROTTLED ? "access.throttled" : st == SHARE_UNKNOWN ? "access.unknown"
                                                                                      : "access.refused",
              st == SHARE_UNKNOWN || st == SHARE_THROTTLED ? NULL : sh, d);

@@ -269,6 +269,20 @@ def check_api(srv, studies):
     return uid
 
 
+def check_viewer(srv):
+    """The files of src/web/ embedded at build time, served under /viewer/ byte for byte."""
+    web = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "web")
+    index = os.path.join(web, "index.html")
+    st, h, body = srv.get("/viewer/")
+    if not os.path.exists(index):
+        report(st == 404, "/viewer/ without src/web/index.html: 404", str(st))
+        return
+    report(st == 200 and body == open(index, "rb").read() and h.get("content-type", "").startswith("text/html"),
+           "/viewer/ is src/web/index.html", str(st))
+    st2, _, _ = srv.get("/viewer/index.html", {"If-None-Match": h.get("etag", "x")})
+    report(st2 == 304, "viewer files revalidate with 304")
+
+
 def check_metrics(srv):
     st, h, body = srv.get("/metrics")
     t = body.decode()
@@ -296,6 +310,7 @@ def main():
         check_wado(srv, work, studies, files, ser)
         check_stow(srv, work, rng)
         uid = check_api(srv, studies)
+        check_viewer(srv)
         check_metrics(srv)
         srv.stop()
         report(srv.start(), "server restarts on the same data")

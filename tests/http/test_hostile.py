@@ -181,7 +181,9 @@ def main():
         ds.save_as(bp, write_like_original=False)
         del ds
         st, res = stow(srv, [open(bp, "rb").read()])
-        report(400 <= st < 500, f"Deflated-syntax bomb ({os.path.getsize(bp)} bytes): {st}", str(res)[:300])
+        fails = res.get("00081198", {}).get("Value", []) if isinstance(res, dict) else []
+        report(st == 409 and len(fails) == 1 and val(fails[0], "00081197") == 0xA700,
+               f"Deflated-syntax bomb ({os.path.getsize(bp)} bytes): 409, out of resources", str(res)[:300])
         report(srv.rss_kb() < RSS_LIMIT_KB + 300 * 1024, f"RSS after the deflate bomb: {srv.rss_kb()} kB")
 
         # header floods and junk

@@ -253,7 +253,9 @@ def main():
             r = http("GET", base + "/api/shares", headers=sess)
             ok(r.status == 200, "an open session is not affected", r.status)
 
-            # guessing
+            # guessing (a quote in the path must not break the audit record)
+            r = http("GET", base + "/s/" + "A" * 43 + "/a%22b%5C")
+            ok(r.status == 404, "an unknown token with a quote in the path: 404", r.status)
             statuses = []
             for i in range(40):
                 statuses.append(http("GET", base + "/s/" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
@@ -264,6 +266,12 @@ def main():
             ok(r.status == 429 and r.headers.get("Retry-After"), "the throttled address is refused even a valid link (429 + Retry-After)",
                r.status)
 
+            evs = []
+            for nm in sorted(os.listdir(os.path.join(data, "audit"))):
+                if nm.endswith(".log"):
+                    evs += [json.loads(l)["event"] for l in open(os.path.join(data, "audit", nm))]
+            ok(evs.count("access.unknown") + evs.count("access.throttled") == 42,
+               "every refused link request is in the audit trail (42)", (evs.count("access.unknown"), evs.count("access.throttled")))
             blob = b""
             for root, _, names in os.walk(data):
                 for nm in names:
@@ -275,6 +283,10 @@ def main():
             ok(r.returncode == 0, "radshare audit verify while serve runs: intact", r.stdout + r.stderr)
             srv.send_signal(signal.SIGTERM)
             ok(srv.wait(timeout=30) == 0, "serve exits cleanly on SIGTERM (and, under SAN, without leak reports)")
+            log.close()
+            text = open(os.path.join(tmp, "server.log"), "rb").read()
+            ok(b"/s/-/study.json" in text and all(t.encode() not in text for t in (token, tok3)),
+               "the server log names share requests without their token", text[-300:])
         finally:
             if srv.poll() is None:
                 srv.kill()
