@@ -117,7 +117,7 @@ class Mllp:
                 c.sendall(b"\x0b" + ack.encode() + b"\x1c\r")
 
 
-def make(path, study, series, sop, series_no, inst_no, pn, rows=256, cols=256):
+def make(path, study, series, sop, series_no, inst_no, pn, rows=256, cols=256, pid="PID-42"):
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
     meta.MediaStorageSOPInstanceUID = sop
@@ -127,7 +127,7 @@ def make(path, study, series, sop, series_no, inst_no, pn, rows=256, cols=256):
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, sop
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = pn, "PID-42", "19800131", "F"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = pn, pid, "19800131", "F"
     ds.StudyDate, ds.StudyTime, ds.StudyDescription, ds.AccessionNumber = "20261201", "101500", "MRI knee", "A123"
     ds.StudyID = "S1"
     ds.ReferringPhysicianName = "Peeters^Anne"
@@ -151,6 +151,20 @@ def dataset_bytes(b):
     assert b[132:136] == b"\x02\x00\x00\x00"
     glen = struct.unpack("<I", b[140:144])[0]
     return b[144 + glen:]
+
+
+def browser_checks(base, token, download):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    d = subprocess.run([os.path.join(root, "tools", "node-deps.sh")], capture_output=True, text=True, timeout=300)
+    if not ok(d.returncode == 0, "playwright-core for the browser checks (tools/node-deps.sh)", d.stderr[-300:]):
+        return
+    p = subprocess.run(["node", os.path.join(root, "tests", "web", "viewer_check.mjs"), base, token, "--download",
+                        download], capture_output=True, text=True, timeout=300)
+    lines = [l for l in p.stdout.splitlines() if re.match(r"(not )?ok \d+", l)]
+    for l in lines:
+        m = re.match(r"(not )?ok \d+ - (.*)", l)
+        ok(not m.group(1), "browser: " + m.group(2))
+    ok(p.returncode == 0 and len(lines) > 0, "viewer_check.mjs ran to the end", p.stderr[-400:])
 
 
 def rs(*args, **kw):
@@ -177,7 +191,7 @@ def main():
         sop = generate_uid()
         sops_b.append(sop)
         f = os.path.join(tmp, "%s.dcm" % sop)
-        make(f, study_b, ser_b, sop, 1, k, "Other^Bob", 16, 16)
+        make(f, study_b, ser_b, sop, 1, k, "Other^Bob", 16, 16, "PID-99")
         files.append(f)
     dport, hport, sport, mport = free_port(), free_port(), free_port(), free_port()
     base = "http://127.0.0.1:%d" % hport
@@ -255,6 +269,8 @@ def main():
         link = mail_link or link
         r = http("GET", link + "/study.json")
         sj = r.json() if r.status == 200 else {}
+        ok(r.status == 200 and sj.get("patient", {}).get("id") == "PID-42" and "Dupont" in sj["patient"]["name"] and
+           sj.get("download") is True, "study.json: study A's patient, download allowed", r.body[:300])
         ok(r.status == 200 and sj.get("study", {}).get("uid") == study_a and len(sj.get("series", [])) == 2 and
            all(len(s["instances"]) == 10 for s in sj["series"]), "study.json: study A, 2 series of 10",
            (r.status, r.body[:300]))
@@ -311,8 +327,11 @@ def main():
         except Exception as e:
             ok(False, "pydicom reads DICOMDIR", repr(e))
 
-        # ---- security ----
+        # ---- the viewer in headless Chromium (tests/web/viewer_check.mjs), its checks counted here ----
         token = link.rsplit("/", 1)[1]
+        browser_checks(base, token, "yes")
+
+        # ---- security ----
         wrong = token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB")
         r = http("GET", base + "/s/" + wrong + "/study.json")
         ok(r.status == 404, "a wrong token: 404", r.status)
