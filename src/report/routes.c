@@ -94,8 +94,11 @@ static int parse_days(const jsonin *j, int64_t *secs, rs_err *err)
 static void author_of(report_web *w, http_req *rq, char out[AUTH_MAX_NAME + 1])
 {
     auth_user u;
+    char sid[TOKEN_CHARS + 2];
     snprintf(out, AUTH_MAX_NAME + 1, "local");
-    if (auth_check_header(w->auth, http_req_header(rq, "Authorization"), &u, NULL) == RS_OK)
+    if ((auth_cookie_get(http_req_header(rq, "Cookie"), AUTH_COOKIE, sid, sizeof sid) &&
+         auth_session_lookup(w->auth, sid, (int64_t)time(NULL), &u, NULL) == RS_OK) ||
+        auth_check_header(w->auth, http_req_header(rq, "Authorization"), &u, NULL) == RS_OK)
         memcpy(out, u.name, sizeof u.name);
 }
 

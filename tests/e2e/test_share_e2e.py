@@ -343,9 +343,17 @@ def main():
         ok(r.status == 404, "study B's thumbnail with study A's token: 404", r.status)
 
         view_only = dict(rep, download=False)
-        r = http("POST", url, view_only, auth)
+        r = http("POST", base + "/api/login", {"user": "rad", "password": "correct horse battery"})
+        cookie = (r.headers.get("Set-Cookie") or "").split(";")[0]
+        ok(r.status == 200 and cookie.startswith("radshare_session="), "staff login gives a session cookie", r.status)
+        r = http("POST", url, view_only, {"Cookie": cookie})
         vo = r.json()["share"] if r.status == 201 else {"url": link, "id": ""}
         ok(r.status == 201, "a second report with a view-only share: 201", (r.status, r.body[:200]))
+        r = http("GET", base + "/api/shares/" + sid, None, auth)
+        r2 = http("GET", base + "/api/shares/" + vo["id"], None, auth)
+        ok(r.status == 200 and r.json().get("created_by") == "rad" and r2.status == 200 and
+           r2.json().get("created_by") == "rad" and r2.json().get("download") is False,
+           "the shares name their author (Basic and session) and the view-only flag", (r.body[:200], r2.body[:200]))
         r = http("GET", vo["url"] + "/download", None, {"Accept": "text/html"})
         ok(r.status == 403 and b"download" in r.body.lower() and b"<" in r.body,
            "download refused by a view-only share: 403 page", (r.status, r.body[:200]))
