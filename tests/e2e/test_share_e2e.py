@@ -199,11 +199,14 @@ def main():
     ctl.start()
     box = ctl.handler
     mllp = Mllp(mport)
+    directory = os.path.join(tmp, "recipients.conf")
+    with open(directory, "w") as f:
+        f.write("[PEETERS^ANNE]\nname = Dr Anne Peeters (directory)\nemail = anne.dir@cabinet.example\n")
     log = open(os.path.join(tmp, "server.log"), "wb")
     srv = subprocess.Popen([RADSHARE, "serve", "--data", data, "--dicom-port", str(dport), "--http-port", str(hport),
                             "--public-url", base, "--smtp", "smtp://127.0.0.1:%d" % sport,
                             "--mail-from", "reports@radshare.example.org", "--hl7", "127.0.0.1:%d" % mport,
-                            "--timeout", "10"], stdout=log, stderr=log)
+                            "--directory", directory, "--timeout", "10"], stdout=log, stderr=log)
     try:
         up = False
         for _ in range(300):
@@ -264,6 +267,18 @@ def main():
         obx_rp = [s for s in oru.split("\r") if s.startswith("OBX|") and s.split("|")[2] == "RP"]
         ok("ORU^R01" in oru and obx_rp and link.replace("&", "\\T\\") in obx_rp[0].replace("\\T\\", "&") or
            (obx_rp and link in obx_rp[0]), "the MLLP listener got an ORU^R01 with the link in an OBX RP", oru[:500])
+
+        # no recipient in the request: the directory entry for ReferringPhysicianName (Peeters^Anne)
+        r = http("POST", url, {"text": "Addendum: see above.", "download": False}, auth)
+        dirj = r.json() if r.status == 201 else {}
+        ok(r.status == 201 and any(d.get("recipient") == "anne.dir@cabinet.example" for d in dirj.get("deliveries", [])),
+           "no recipient given: the directory's entry for the referring physician", (r.status, r.body[:300]))
+        for _ in range(300):
+            if len(box.messages) >= 2:
+                break
+            time.sleep(0.1)
+        ok(len(box.messages) == 2 and box.messages[1][1] == ["anne.dir@cabinet.example"],
+           "the directory's address received the second report", [m[1] for m in box.messages])
 
         # ---- following the link ----
         link = mail_link or link
