@@ -347,6 +347,9 @@ int backup_run(const char *datadir, const char *to, const backup_opts *o, backup
         rc = backup_dir_files(&b, "audit", err);
     if (rc == RS_OK)
         rc = backup_dir_files(&b, "trash", err);
+    /* everything the manifest lists is durable before the manifest exists */
+    if (rc == RS_OK)
+        rc = backup_sync_fs(to, err);
     if (rc == RS_OK)
         rc = seal(&b, key, err);
     backup_key_free(key);
@@ -531,6 +534,8 @@ int backup_restore(const char *from, const char *data, const restore_opts *o, re
     if (rc == RS_OK)
         rc = restore_all(&r, (char *)m, err);
     store_reindex_report rr;
+    if (rc == RS_OK)
+        rc = backup_sync_fs(r.tmpdir, err); /* the objects, before the index says they exist */
     if (rc == RS_OK)
         rc = store_reindex(r.tmpdir, NULL, 0, &rr, err);
     if (rc == RS_OK) {

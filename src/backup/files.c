@@ -17,7 +17,7 @@
 
 #include "../util/fdio.h"
 
-#define CHUNK (1u << 20)
+#define CHUNK (64u << 10) /* under malloc's mmap threshold: objects are mostly small */
 
 static void hex(const unsigned char *d, unsigned n, char *out)
 {
@@ -132,8 +132,6 @@ int backup_copy_file(const char *src, const char *dst, int64_t mtime_ns, const c
         if (futimens(out, ts) != 0)
             rc = rs_err_set(err, RS_EIO, "cannot set the time of %s: %s", part, strerror(errno));
     }
-    if (rc == RS_OK && fsync(out) != 0)
-        rc = rs_err_set(err, RS_EIO, "cannot sync %s: %s", part, strerror(errno));
     close(in);
     if (out >= 0)
         close(out);
@@ -150,6 +148,15 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
     (void)st;
     (void)ftw;
     return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int backup_sync_fs(const char *path, rs_err *err)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd >= 0 && syncfs(fd) == 0 ? RS_OK : rs_err_set(err, RS_EIO, "cannot sync %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 int backup_remove_tree(const char *path)

@@ -144,6 +144,7 @@ static const char *reason(int status)
     case 410: return "Gone";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     default: return status >= 500 ? "Server Error" : "Error";

@@ -39,6 +39,8 @@ struct store {
     store_commit *commit;
 };
 
+#define PREAMBLE_LEN 128 /* PS3.10 7.1 */
+
 struct store_ingest {
     store *s;
     store_blob *blob;
@@ -46,6 +48,12 @@ struct store_ingest {
     char expect_class[STORE_UID_MAX + 1]; /* store_ingest_expect: what the data set must be */
     char expect_uid[STORE_UID_MAX + 1];
     char expect_study[STORE_UID_MAX + 1]; /* store_ingest_expect_study */
+    /* The first bytes are held back until the preamble can be told from a data set: a
+       preamble is stored zeroed, whatever came in (it can hold a Windows executable header,
+       the DICOM/PE polyglot of CVE-2019-11687). */
+    uint8_t head[PREAMBLE_LEN + 4];
+    size_t head_n;
+    int head_done;
 };
 
 static void default_log(void *ctx, int level, const char *msg)
@@ -225,9 +233,36 @@ int store_ingest_begin(store *s, store_ingest **out, rs_err *err)
     return RS_OK;
 }
 
+/* Write the held-back head, its preamble zeroed if it is one ("DICM" after 128 bytes). */
+static int flush_head(store_ingest *in, rs_err *err)
+{
+    if (in->head_done)
+        return RS_OK;
+    in->head_done = 1;
+    if (in->head_n == sizeof in->head && !memcmp(in->head + PREAMBLE_LEN, "DICM", 4))
+        memset(in->head, 0, PREAMBLE_LEN);
+    return in->head_n ? store_blob_write(in->blob, in->head, in->head_n, err) : RS_OK;
+}
+
 int store_ingest_write(store_ingest *in, const void *data, size_t n, rs_err *err)
 {
-    int rc = store_blob_write(in->blob, data, n, err);
+    const uint8_t *p = data;
+    if (!in->head_done) {
+        size_t k = sizeof in->head - in->head_n;
+        if (k > n)
+            k = n;
+        memcpy(in->head + in->head_n, p, k);
+        in->head_n += k;
+        in->written += k;
+        p += k;
+        n -= k;
+        if (in->head_n < sizeof in->head)
+            return RS_OK;
+        int rc = flush_head(in, err);
+        if (rc)
+            return rc;
+    }
+    int rc = n ? store_blob_write(in->blob, p, n, err) : RS_OK;
     if (rc == RS_OK)
         in->written += n;
     return rc;
@@ -373,7 +408,9 @@ int store_ingest_commit(store_ingest *in, const char *source, store_ingest_resul
 {
     store *s = in->s;
     store_record *rec = NULL;
-    int rc = prepare(in, &rec, err);
+    int rc = flush_head(in, err);
+    if (rc == RS_OK)
+        rc = prepare(in, &rec, err);
     if (rc == RS_OK) {
         store_pending p = {.rec = rec, .source = source};
         rc = store_commit_submit(s->commit, &p);

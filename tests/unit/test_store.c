@@ -299,6 +299,8 @@ static void test_norm(void)
 }
 
 /* Ingest the template itself; check every place it must be. */
+static void write_file(const char *path, const void *p, size_t n);
+
 static void test_ingest(void)
 {
     char dir[300], obj[512], h[65];
@@ -313,7 +315,18 @@ static void test_ingest(void)
     CHECK_EQ_INT(r.outcome, STORE_NEW);
     CHECK_EQ_INT(r.version, 1);
     CHECK(r.current && !r.duplicate && !r.new_version);
-    hash_path(TEMPLATE, h);
+    /* what is stored is the file with its preamble zeroed (test_preamble) */
+    char zeroed[400];
+    snprintf(zeroed, sizeof zeroed, "%s/template-zeroed.dcm", g_root);
+    uint8_t *z = malloc(g_template_len);
+    CHECK(z != NULL);
+    if (z) {
+        memcpy(z, g_template, g_template_len);
+        memset(z, 0, 128);
+        write_file(zeroed, z, g_template_len);
+        free(z);
+    }
+    hash_path(zeroed, h);
     CHECK_EQ_STR(r.hash, h);
     CHECK_EQ_INT(r.size, g_template_len);
     CHECK_EQ_STR(r.sop_uid, "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322");
@@ -440,6 +453,51 @@ static void test_identity(void)
     CHECK_EQ_INT(tmp_entries(dir), 0);
     store_close(s);
     rs_buf_free(&lc.text);
+}
+
+/* A preamble is stored zeroed, whatever it held (a PE header: the CVE-2019-11687 polyglot). */
+static void test_preamble(void)
+{
+    char dir[300], obj[512];
+    datadir("preamble", dir, sizeof dir);
+    store *s;
+    rs_err err = {0};
+    CHECK_EQ_INT(store_open(dir, NULL, &s, &err), RS_OK);
+    if (!s)
+        return;
+    spec sp = {.sop_uid = UID_ROOT "7.1"};
+    rs_buf b = RS_BUF_INIT;
+    CHECK_EQ_INT(build(&sp, 0, &b), RS_OK);
+    CHECK(b.len > 132 && !memcmp(b.p + 128, "DICM", 4));
+    store_ingest_result clean, evil;
+    memset(b.p, 0, 128);
+    CHECK_EQ_INT(store_put_mem(s, b.p, b.len, &clean, &err), RS_OK);
+    memcpy(b.p, "MZ\x90\x00\x03\x00\x00\x00\x04\x00", 10); /* the start of a Windows executable */
+    for (int i = 10; i < 128; i++)
+        b.p[i] = (uint8_t)(i * 7);
+    /* fed in small pieces, so the held-back head is assembled across writes */
+    store_ingest *in = NULL;
+    CHECK_EQ_INT(store_ingest_begin(s, &in, &err), RS_OK);
+    for (size_t off = 0; in && off < b.len; off += 50)
+        CHECK_EQ_INT(store_ingest_write(in, b.p + off, b.len - off < 50 ? b.len - off : 50, &err), RS_OK);
+    CHECK_EQ_INT(store_ingest_commit(in, "test", &evil, &err), RS_OK);
+    CHECK_EQ_INT(evil.outcome, STORE_DUPLICATE); /* same file once the preamble is zeroed */
+    CHECK_EQ_STR(evil.hash, clean.hash);
+    object_path(dir, clean.hash, obj, sizeof obj);
+    FILE *f = fopen(obj, "rb");
+    uint8_t head[132] = {1};
+    CHECK(f && fread(head, 1, sizeof head, f) == sizeof head);
+    if (f)
+        fclose(f);
+    int zero = 1;
+    for (int i = 0; i < 128; i++)
+        zero &= head[i] == 0;
+    CHECK(zero && !memcmp(head + 128, "DICM", 4));
+    char h[STORE_HASH_HEX + 1];
+    hash_path(obj, h);
+    CHECK_EQ_STR(h, clean.hash); /* the name is the hash of what is stored */
+    rs_buf_free(&b);
+    store_close(s);
 }
 
 /* A bare dataset as C-STORE delivers it. */
@@ -1347,6 +1405,7 @@ int main(void)
     section("normal forms", test_norm);
     section("ingest", test_ingest);
     section("duplicates, versions, refusals", test_identity);
+    section("preamble zeroed on ingest", test_preamble);
     section("bare dataset (C-STORE)", test_bare_dataset);
     section("concurrent ingest, group commit", test_concurrent);
     section("queries", test_queries);
