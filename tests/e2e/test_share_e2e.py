@@ -342,6 +342,24 @@ def main():
         except Exception as e:
             ok(False, "pydicom reads DICOMDIR", repr(e))
 
+        # a share of one series only: the ZIP holds that series and a DICOMDIR for it alone
+        r = http("POST", base + "/api/shares", {"study": study_a, "series": [ser_a[1]], "download": True,
+                                                 "recipient": {"name": "Dr X", "email": "x@cabinet.example"}}, auth)
+        sub = r.json().get("url", "") if r.status == 201 else ""
+        r = http("GET", sub + "/download") if sub else Resp(0, {}, b"")
+        try:
+            z = zipfile.ZipFile(io.BytesIO(r.body))
+            sub_dicom = [x for x in z.namelist() if x.startswith("DICOM/")]
+            sub_series = {pydicom.dcmread(io.BytesIO(z.read(x)), stop_before_pixels=True).SeriesInstanceUID
+                          for x in sub_dicom}
+            dd = pydicom.dcmread(io.BytesIO(z.read("DICOMDIR")))
+            n_img = sum(1 for rr in dd.DirectoryRecordSequence if rr.DirectoryRecordType == "IMAGE")
+        except Exception as e:
+            sub_dicom, sub_series, n_img = [], set(), repr(e)
+        ok(r.status == 200 and len(sub_dicom) == 10 and sub_series == {ser_a[1]} and n_img == 10,
+           "a one-series share downloads that series only (10 files, 10 DICOMDIR records)",
+           (r.status, len(sub_dicom), n_img))
+
         # ---- the viewer in headless Chromium (tests/web/viewer_check.mjs), its checks counted here ----
         token = link.rsplit("/", 1)[1]
         browser_checks(base, token, "yes")
