@@ -23,6 +23,7 @@
 #include "../net/server.h"
 #include "../share/routes.h"
 #include "../dicom/writer.h"
+#include "../report/routes.h"
 #include "../report/service.h"
 #include "../store/store.h"
 #include "../util/log.h"
@@ -228,19 +229,33 @@ typedef struct web {
     dicomweb *dw;
     api_ctx api;
     share_web *sw;
+    report_web *rw;
 } web;
+
+/* /api/studies/{uid}/{sub}: the share and report modules' sub-resources of a study. */
+static int study_sub(http_req *rq, void *ctx, const char *uid, const char *sub)
+{
+    web *w = ctx;
+    if (!strcmp(sub, "reports"))
+        return report_web_study(rq, w->rw, uid);
+    if (!strcmp(sub, "audit") && !strcmp(http_req_method(rq), "GET"))
+        return share_web_study_audit(rq, w->sw, uid);
+    return http_reply_error(rq, 404, "no such resource: %s", http_req_path(rq));
+}
 
 static void web_stop(web *w)
 {
     http_server_free(w->http); /* first: no handler runs after this */
     dicomweb_free(w->dw);
+    report_web_free(w->rw);
     share_web_free(w->sw);
     w->http = NULL;
     w->dw = NULL;
     w->sw = NULL;
+    w->rw = NULL;
 }
 
-static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
+static int web_start(const serve_opts *o, store *st, report_service *reports, web *w, rs_err *err)
 {
     memset(w, 0, sizeof *w);
     if (!o->http_port)
@@ -259,7 +274,9 @@ static int web_start(const serve_opts *o, store *st, web *w, rs_err *err)
     if (rc == RS_OK)
         share_web_set_dicomweb(w->sw, w->dw);
     rc = rc ? rc : share_web_register(w->http, w->sw, err);
-    w->api = (api_ctx){.srv = w->http, .st = st, .dw = w->dw, .version = DCM_IMPL_VERSION};
+    rc = rc ? rc : report_web_open(o->data, reports, w->sw, st, &w->rw, err);
+    w->api = (api_ctx){.srv = w->http, .st = st, .dw = w->dw, .version = DCM_IMPL_VERSION,
+                       .study_sub = study_sub, .study_sub_ctx = w};
     rc = rc ? rc : api_register(w->http, &w->api, err);
     rc = rc ? rc : assets_register(w->http, err);
     rc = rc ? rc : http_server_start(w->http, err);
@@ -380,7 +397,7 @@ int cmd_serve(int argc, char **argv)
         store_close(st);
         goto out;
     }
-    if (web_start(o, st, &w, &err) != RS_OK) {
+    if (web_start(o, st, reports, &w, &err) != RS_OK) {
         /* the default port may be taken (another archive on this host): then DICOM alone */
         if (o->http_port_given || o->https_cert[0] || o->https_key[0]) {
             fprintf(stderr, "radshare serve: %s\n", err.msg);

@@ -254,6 +254,8 @@ static int api_studies(http_req *rq, void *ctx)
     int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
     if (n == 0 && get)
         return studies_search(a, rq);
+    if (n == 2 && strcmp(seg[1], "restore") && a->study_sub && valid_uid(seg[0]))
+        return a->study_sub(rq, a->study_sub_ctx, seg[0], seg[1]);
     if (n < 1 || n > 2 || (n == 2 && strcmp(seg[1], "restore")))
         return http_reply_error(rq, 404, "no such resource: %s", http_req_path(rq));
     if (!valid_uid(seg[0]))

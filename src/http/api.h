@@ -22,6 +22,9 @@ typedef struct api_ctx {
     store *st;
     dicomweb *dw;      /* its counters go into /metrics (may be NULL) */
     const char *version;
+    /* /api/studies/{uid}/{sub} other modules serve (reports, audit); NULL: 404 */
+    int (*study_sub)(http_req *rq, void *ctx, const char *study_uid, const char *sub);
+    void *study_sub_ctx;
 } api_ctx;
 
 /* ctx must outlive the server. */

@@ -9,6 +9,7 @@
 
 #include "../http/assets.h"
 #include "../util/log.h"
+#include "download.h"
 #include "jsonin.h"
 #include "studyjson.h"
 
@@ -314,12 +315,9 @@ static int share_route(http_req *rq, void *ctx)
         rc = need_code(rq, &sh);
     else if (n == 2 && !strcmp(rest, "study.json"))
         rc = do_study_json(w, rq, &sh);
-    else if (n == 2 && !strcmp(rest, "download")) {
-        audit_rq(w, rq, sh.download ? "study.download" : "access.refused", &sh,
-                 sh.download ? NULL : "{\"reason\":\"download not allowed\"}");
-        rc = sh.download ? http_reply_error(rq, 501, "the ZIP download is not built yet")
-                         : http_reply_error(rq, 404, "this link does not allow downloading");
-    } else if (n >= 5)
+    else if (n == 2 && !strcmp(rest, "download"))
+        rc = share_download_reply(rq, w->datadir, w->audit, &sh);
+    else if (n >= 5)
         rc = do_image(w, rq, &sh, seg + 1, n - 1);
     else
         rc = http_reply_error(rq, 404, "no such resource");
