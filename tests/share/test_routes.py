@@ -199,7 +199,7 @@ def main():
             r = http("GET", url2 + "/studies/%s/series/%s/thumbnail" % (study_a, ser_a1))
             ok(r.status == 404, "a series outside the subset: 404", r.status)
             r = http("GET", url2 + "/download")
-            ok(r.status == 404, "download not allowed by the share: 404", r.status)
+            ok(r.status == 403, "download not allowed by the share: 403 with a page saying so", r.status)
 
             # access code
             r = http("POST", base + "/api/shares", {"study": study_a, "access_code": "4711-0815",
