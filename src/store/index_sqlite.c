@@ -1030,6 +1030,12 @@ static int select_sql(qb *q, const store_plan *p)
         rc = cond_sql(q, &p->cond[i]);
     if (rc == RS_OK && p->level >= STORE_LEVEL_STUDY && p->q->trashed != 2)
         rc = rs_buf_printf(&q->sql, " AND st.study_uid %sIN (SELECT study_uid FROM trash)", p->q->trashed ? "" : "NOT ");
+    /* a patient is seen when one of their studies is (a patient whose studies are all in the trash is not) */
+    if (rc == RS_OK && p->level == STORE_LEVEL_PATIENT && p->q->trashed != 2)
+        rc = rs_buf_printf(&q->sql,
+                           " AND EXISTS (SELECT 1 FROM studies ps WHERE ps.patient = p.id AND ps.n_instances > 0"
+                           " AND ps.study_uid %sIN (SELECT study_uid FROM trash))",
+                           p->q->trashed ? "" : "NOT ");
     if (rc == RS_OK)
         rc = rs_buf_printf(&q->sql, " ORDER BY %s.id LIMIT %lld OFFSET %lld", ALIAS[p->level],
                            p->q->limit ? (long long)p->q->limit : -1LL, (long long)p->q->offset);

@@ -986,6 +986,21 @@ static void test_trash(store *s)
     CHECK_EQ_INT(yes, 0);
     CHECK_EQ_INT(query(s, STORE_STUDY_ROOT, STORE_LEVEL_IMAGE, &a, want, 0, &img_key, 1, &err), RS_OK);
     CHECK_EQ_INT(a.n, 2);
+    /* PATIENT level: a patient whose only study is trashed is hidden; one with another study is not */
+    static const uint32_t pid[4] = {TAG_PATIENT_ID};
+    store_key p3 = {TAG_PATIENT_ID, 0, "PID3"}, p1 = {TAG_PATIENT_ID, 0, "PID1"};
+    CHECK_EQ_INT(query(s, STORE_PATIENT_ROOT, STORE_LEVEL_PATIENT, &a, pid, 0, &p3, 1, &err), RS_OK);
+    CHECK_EQ_INT(a.n, 1);
+    CHECK_EQ_INT(store_trash_study(s, S4, 1, &err), RS_OK);
+    CHECK_EQ_INT(store_trash_study(s, S2, 1, &err), RS_OK);
+    CHECK_EQ_INT(query(s, STORE_PATIENT_ROOT, STORE_LEVEL_PATIENT, &a, pid, 0, &p3, 1, &err), RS_OK);
+    CHECK_EQ_INT(a.n, 0);
+    CHECK_EQ_INT(query(s, STORE_PATIENT_ROOT, STORE_LEVEL_PATIENT, &a, pid, 0, &p1, 1, &err), RS_OK);
+    CHECK_EQ_INT(a.n, 1);
+    CHECK_EQ_INT(store_trash_study(s, S4, 0, &err), RS_OK);
+    CHECK_EQ_INT(store_trash_study(s, S2, 0, &err), RS_OK);
+    CHECK_EQ_INT(query(s, STORE_PATIENT_ROOT, STORE_LEVEL_PATIENT, &a, pid, 0, &p3, 1, &err), RS_OK);
+    CHECK_EQ_INT(a.n, 1);
 }
 
 static void test_queries(void)
