@@ -85,50 +85,6 @@ static int put_whole(sink *s, const char *name, const void *p, size_t n, int tex
 
 /* ---- the instances ---------------------------------------------------------------------- */
 
-/* A string value's raw bytes (no charset conversion: the DICOMDIR carries the same charset). */
-static void raw(const dcm_ds *ds, uint32_t tag, char *out, size_t cap)
-{
-    const dcm_elem *e = dcm_ds_find(ds, tag);
-    size_t n = e && !(e->flags & DCM_EF_BULK) && e->len != DCM_UNDEF_LEN ? e->len : 0;
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(out, e->v.bytes, n);
-    while (n && (out[n - 1] == ' ' || out[n - 1] == 0))
-        n--;
-    out[n] = 0;
-}
-
-static int describe(const char *path, dicomdir_entry *d, rs_err *err)
-{
-    dcm_read_opts ro = {.stop_tag = DCM_TAG_PIXEL_DATA, .bulk_min = 4096};
-    dcm_file *f = NULL;
-    int rc = dcm_read_path(path, &ro, &f, err);
-    if (rc)
-        return rc;
-    const dcm_ds *ds = f->ds;
-    raw(f->meta, DCM_TAG_TRANSFER_SYNTAX, d->ts_uid, sizeof d->ts_uid);
-    raw(ds, DCM_TAG_SOP_CLASS_UID, d->sop_class, sizeof d->sop_class);
-    raw(ds, DCM_TAG_SOP_INSTANCE_UID, d->sop_uid, sizeof d->sop_uid);
-    raw(ds, DCM_TAG_SPECIFIC_CHARSET, d->charset, sizeof d->charset);
-    raw(ds, DCM_TAG(0x0010, 0x0020), d->patient_id, sizeof d->patient_id);
-    raw(ds, DCM_TAG(0x0010, 0x0010), d->patient_name, sizeof d->patient_name);
-    raw(ds, DCM_TAG_STUDY_UID, d->study_uid, sizeof d->study_uid);
-    raw(ds, DCM_TAG(0x0008, 0x0020), d->study_date, sizeof d->study_date);
-    raw(ds, DCM_TAG(0x0008, 0x0030), d->study_time, sizeof d->study_time);
-    raw(ds, DCM_TAG(0x0008, 0x1030), d->study_desc, sizeof d->study_desc);
-    raw(ds, DCM_TAG(0x0020, 0x0010), d->study_id, sizeof d->study_id);
-    raw(ds, DCM_TAG(0x0008, 0x0050), d->accession, sizeof d->accession);
-    raw(ds, DCM_TAG_SERIES_UID, d->series_uid, sizeof d->series_uid);
-    raw(ds, DCM_TAG(0x0008, 0x0060), d->modality, sizeof d->modality);
-    raw(ds, DCM_TAG(0x0020, 0x0011), d->series_number, sizeof d->series_number);
-    raw(ds, DCM_TAG(0x0020, 0x0013), d->instance_number, sizeof d->instance_number);
-    if (!d->ts_uid[0])
-        snprintf(d->ts_uid, sizeof d->ts_uid, "%.64s", f->ts_uid);
-    dcm_file_free(f);
-    return RS_OK;
-}
-
 /* Copy an object with its preamble zeroed. Objects are Part 10 files (the store writes them). */
 static int copy_instance(sink *s, const char *path, const char *name, uint64_t *bytes, rs_err *err)
 {
@@ -295,7 +251,7 @@ static int export_study(const char *datadir, const char *study, sink *s, const e
         }
         inst++;
         rc = backup_object_path(datadir, items[i].hash, path, sizeof path, err);
-        rc = rc ? rc : describe(path, &d[i], err);
+        rc = rc ? rc : dicomdir_entry_read(path, &d[i], err);
         if (rc)
             break;
         /* one patient and study record: the study's first instance speaks for all */

@@ -32,4 +32,8 @@ typedef struct dicomdir_entry {
 int dicomdir_write(const dicomdir_entry *e, size_t n, const char *fileset_id, const char *sop_instance,
                    rs_buf *out, rs_err *err);
 
+/* Fill *d (all but file_id) from the Part 10 file at path, read up to its pixel data. Text keys keep
+ * their raw bytes, trailing padding dropped: the DICOMDIR carries the files' SpecificCharacterSet. */
+int dicomdir_entry_read(const char *path, dicomdir_entry *d, rs_err *err);
+
 #endif

@@ -20,7 +20,6 @@
 #include "../backup/catalog.h"
 #include "../backup/files.h"
 #include "../dicom/dicomdir.h"
-#include "../dicom/reader.h"
 #include "../util/fdio.h"
 #include "../util/log.h"
 #include "../util/zip.h"
@@ -72,48 +71,6 @@ static int sink(void *ctx, const void *p, size_t n)
     return rs_buf_append(&s->out, p, n);
 }
 
-/* A string value's raw bytes, trailing padding dropped (the DICOMDIR keeps the charset). */
-static void raw(const dcm_ds *ds, uint32_t tag, char *out, size_t cap)
-{
-    const dcm_elem *e = dcm_ds_find(ds, tag);
-    size_t n = e && !(e->flags & DCM_EF_BULK) && e->len != DCM_UNDEF_LEN ? e->len : 0;
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(out, e->v.bytes, n);
-    while (n && (out[n - 1] == ' ' || out[n - 1] == 0))
-        n--;
-    out[n] = 0;
-}
-
-static int describe(const char *path, dicomdir_entry *d, rs_err *err)
-{
-    static const struct {
-        uint32_t tag;
-        size_t off, cap;
-    } keys[] = {
-#define K(g, e, f) {DCM_TAG(g, e), offsetof(dicomdir_entry, f), sizeof((dicomdir_entry *)0)->f}
-        K(0x0008, 0x0016, sop_class),  K(0x0008, 0x0018, sop_uid),      K(0x0008, 0x0005, charset),
-        K(0x0010, 0x0020, patient_id), K(0x0010, 0x0010, patient_name), K(0x0020, 0x000D, study_uid),
-        K(0x0008, 0x0020, study_date), K(0x0008, 0x0030, study_time),   K(0x0008, 0x1030, study_desc),
-        K(0x0020, 0x0010, study_id),   K(0x0008, 0x0050, accession),    K(0x0020, 0x000E, series_uid),
-        K(0x0008, 0x0060, modality),   K(0x0020, 0x0011, series_number), K(0x0020, 0x0013, instance_number),
-#undef K
-    };
-    dcm_read_opts ro = {.stop_tag = DCM_TAG_PIXEL_DATA, .bulk_min = 4096};
-    dcm_file *f = NULL;
-    int rc = dcm_read_path(path, &ro, &f, err);
-    if (rc)
-        return rc;
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        raw(f->ds, keys[k].tag, (char *)d + keys[k].off, keys[k].cap);
-    raw(f->meta, DCM_TAG_TRANSFER_SYNTAX, d->ts_uid, sizeof d->ts_uid);
-    if (!d->ts_uid[0])
-        snprintf(d->ts_uid, sizeof d->ts_uid, "%.64s", f->ts_uid);
-    dcm_file_free(f);
-    return RS_OK;
-}
-
 static int put_whole(dl *s, const char *name, const void *p, size_t n, rs_err *err)
 {
     int rc = zip_entry_begin(s->zw, name, ZIP_DEFLATE, time(NULL), n, err);
@@ -132,7 +89,7 @@ static int begin_file(dl *s, rs_err *err)
     char path[PATH_MAX], name[64];
     dicomdir_entry *d = &s->d[s->i];
     int rc = backup_object_path(s->datadir, it->hash, path, sizeof path, err);
-    rc = rc ? rc : describe(path, d, err);
+    rc = rc ? rc : dicomdir_entry_read(path, d, err);
     if (rc)
         return rc;
     if (s->i) { /* one PATIENT and STUDY record: the first instance speaks for all */
