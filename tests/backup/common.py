@@ -4,7 +4,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,40 +14,17 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import rstest  # noqa: E402
+from rstest import RADSHARE, Tap, free_port  # noqa: E402,F401 (re-exported to the tests/backup scripts)
 
 
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def __call__(self, ok, what, detail=""):
-        self.n += 1
-        self.failed += not ok
-        print(f"{'ok' if ok else 'not ok'} {self.n} {what}" + (f": {detail}" if detail and not ok else ""))
-        sys.stdout.flush()
-        return ok
-
-    def done(self):
-        print(f"1..{self.n}")
-        return 1 if self.failed else 0
-
-
-def run(args, timeout=300, cwd=None, input=None):
-    return subprocess.run(args, capture_output=True, timeout=timeout, cwd=cwd, input=input)
+def run(args, timeout=300, **kw):
+    return rstest.run(args, timeout=timeout, **kw)
 
 
 def rs(*args, **kw):
     return run([RADSHARE] + [str(a) for a in args], **kw)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Server:

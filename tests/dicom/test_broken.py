@@ -17,18 +17,13 @@ import subprocess
 import sys
 import tempfile
 
-RADSHARE = os.environ.get("RADSHARE", "build/radshare")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, tap  # noqa: E402
+
+report = tap
+
 DATA = "/usr/lib/python3/dist-packages/pydicom/data/test_files"
 ERR_LINE = re.compile(r"^radshare: .+: at byte \d+: .+$")
-n = 0
-failed = 0
-
-
-def report(ok, what):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} {what}")
 
 
 def check(path, label, expect_warning=False, strict=False):
@@ -147,7 +142,7 @@ def main():
         with open(p, "wb") as f:
             f.write(meta + body)
         rc, err = check(p, f"hostile: {label}")
-    return 1 if failed else 0
+    return tap.status()
 
 
 if __name__ == "__main__":

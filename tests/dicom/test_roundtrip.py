@@ -13,18 +13,12 @@ import subprocess
 import sys
 import tempfile
 
-RADSHARE = os.environ.get("RADSHARE", "build/radshare")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, tap  # noqa: E402
+
+report = tap
+
 DATA = "/usr/lib/python3/dist-packages/pydicom/data"
-n = 0
-failed = 0
-
-
-def report(ok, what):
-    global n, failed
-    n += 1
-    if not ok:
-        failed += 1
-    print(f"{'ok' if ok else 'not ok'} {n} {what}")
 
 
 def run(*args):
@@ -119,7 +113,7 @@ def main():
                    ("" if ok else ": bytes differ") + ("" if same_json else ": JSON differs"))
     if well_formed < 60:
         report(False, f"only {well_formed} well-formed files found")
-    return 1 if failed else 0
+    return tap.status()
 
 
 if __name__ == "__main__":

@@ -31,27 +31,10 @@ from aiosmtpd.controller import Controller
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, free_port, tap  # noqa: E402
 
-
-def ok(cond, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not cond
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, what), flush=True)
-    if not cond and detail:
-        print("# " + str(detail)[:600].replace("\n", "\n# "), flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+ok = tap
 
 
 class Resp:
@@ -428,12 +411,12 @@ def main():
     open(lp, "w", encoding="utf-8").write("\n".join(lines))
     r = rs("audit", "verify", "--data", data)
     ok(r.returncode == 1, "after editing one line of the audit log: audit verify exits 1", r.stdout + r.stderr)
-    print("1..%d" % n)
-    if failed:
+    print("1..%d" % tap.n)
+    if tap.failed:
         print("# data kept in " + tmp)
     else:
         subprocess.run(["rm", "-rf", tmp])
-    return 1 if failed else 0
+    return tap.status()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ Not a test itself (no test_ prefix)."""
 import http.client
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -14,30 +13,10 @@ import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, free_port, run, tap  # noqa: E402,F401 (re-exported to the tests/http scripts)
 
-
-def report(ok, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} {what}" + (f": {detail}" if detail and not ok else ""))
-    sys.stdout.flush()
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def run(args, timeout=60, cwd=None):
-    return subprocess.run(args, capture_output=True, timeout=timeout, cwd=cwd)
+report = tap
 
 
 class Server:

@@ -197,8 +197,8 @@ def main():
         rc = srv.stop()
         report(rc == 0, "server exits cleanly", str(rc))
         shutil.rmtree(work, ignore_errors=True)
-    print(f"1..{dwlib.n}")
-    sys.exit(1 if dwlib.failed else 0)
+    print(f"1..{dwlib.tap.n}")
+    sys.exit(dwlib.tap.status())
 
 
 main()

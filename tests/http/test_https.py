@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,30 +18,12 @@ import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, run, free_port, tap  # noqa: E402
+
+report = tap
+
 HOST = "127.0.0.1"
-n = failed = 0
-
-
-def report(ok, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} {what}" + (f": {detail}" if detail and not ok else ""))
-    sys.stdout.flush()
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def run(args, timeout=60, **kw):
-    return subprocess.run(args, capture_output=True, timeout=timeout, **kw)
 
 
 def out_of(p):
@@ -164,8 +145,8 @@ def main():
                 p.kill()
                 p.wait()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"1..{n}")
-    return 1 if failed else 0
+    print(f"1..{tap.n}")
+    return tap.status()
 
 
 if __name__ == "__main__":

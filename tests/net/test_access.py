@@ -164,4 +164,4 @@ def main():
 if __name__ == "__main__":
     rc = main()
     import test_serve
-    sys.exit(1 if (rc or test_serve.failed) else 0)
+    sys.exit(1 if (rc or test_serve.tap.failed) else 0)

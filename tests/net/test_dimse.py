@@ -45,7 +45,8 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, free_port, tap  # noqa: E402
 HOST = "127.0.0.1"
 AET = "RADSHARE"
 SERVER_TIMEOUT = 4          # radshare --timeout: how long a silent peer is waited for
@@ -61,35 +62,22 @@ EXPLICIT_LE = "1.2.840.10008.1.2.1"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
 UNCOMPRESSED = (IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE)
 
-n = 0
-failed = 0
 PROCS = []           # every process started here, killed at the end
 LOGS = []            # server logs, shown when a check fails
 
 
-def report(ok, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} {what}" + (f": {detail}" if detail and not ok else ""))
-    if not ok:
-        for path in LOGS[-1:]:
-            try:
-                with open(path, "rb") as f:
-                    for line in f.read().decode("utf-8", "replace").splitlines()[-8:]:
-                        print("#   " + line)
-            except OSError:
-                pass
-    sys.stdout.flush()
-    return ok
+def show_log():
+    for path in LOGS[-1:]:
+        try:
+            with open(path, "rb") as f:
+                for line in f.read().decode("utf-8", "replace").splitlines()[-8:]:
+                    print("#   " + line)
+        except OSError:
+            pass
 
 
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+report = tap
+tap.on_fail = show_log
 
 
 def run(args, timeout=60, cwd=None):
@@ -1306,12 +1294,12 @@ def main():
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        if failed and os.environ.get("KEEP"):
+        if tap.failed and os.environ.get("KEEP"):
             print(f"# kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"1..{n}")
-    return 1 if failed else 0
+    print(f"1..{tap.n}")
+    return tap.status()
 
 
 if __name__ == "__main__":

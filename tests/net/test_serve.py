@@ -21,30 +21,10 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, run, free_port, tap  # noqa: E402
 
-
-def report(ok, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} {what}" + (f": {detail}" if detail and not ok else ""))
-    sys.stdout.flush()
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def run(args, timeout=60, cwd=None):
-    return subprocess.run(args, capture_output=True, timeout=timeout, cwd=cwd)
+report = tap
 
 
 class Server:
@@ -367,7 +347,7 @@ def main():
                 locals()[s].p.kill()
         srv.stop(signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
-    return 1 if failed else 0
+    return tap.status()
 
 
 if __name__ == "__main__":

@@ -24,20 +24,14 @@ from pydicom.dataset import Dataset
 from pydicom.pixel_data_handlers.util import apply_color_lut, apply_modality_lut, convert_color_space
 from pydicom.sequence import Sequence
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, tap  # noqa: E402
+
+report = tap
+
 warnings.simplefilter("ignore")
-RADSHARE = os.environ.get("RADSHARE", "build/radshare")
 DATA = "/usr/lib/python3/dist-packages/pydicom/data"
 TMP = tempfile.mkdtemp(prefix="rs-render-")
-n = 0
-failed = 0
-
-
-def report(ok, what):
-    global n, failed
-    n += 1
-    if not ok:
-        failed += 1
-    print(f"{'ok' if ok else 'not ok'} {n} {what}", flush=True)
 
 
 # ---- PNG reading ---------------------------------------------------------------------------
@@ -459,5 +453,5 @@ r = subprocess.run([RADSHARE, "render", f"{DATA}/test_files/MR_small.dcm", "--wi
                     os.path.join(TMP, "x")], capture_output=True)
 report(r.returncode == 2, "LINEAR width below 1 is refused")
 
-print(f"1..{n}")
-sys.exit(1 if failed else 0)
+print(f"1..{tap.n}")
+sys.exit(tap.status())

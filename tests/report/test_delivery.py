@@ -20,29 +20,14 @@ import time
 
 from aiosmtpd.controller import Controller
 
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, free_port, tap  # noqa: E402
+
+report = tap
+
 TMP = tempfile.mkdtemp(prefix="rs-report-")
 CODE = "Q7Z4K9M2"
 LINK = "https://radshare.example.org/s/AbC-dEf_123456789012345678"
-
-
-def report(ok, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} {what}" + (f": {detail}" if detail and not ok else ""))
-    sys.stdout.flush()
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def run(args, timeout=90):
@@ -531,5 +516,5 @@ for t in (test_email_and_hl7, test_access_code_refused, test_hl7_retries, test_s
         t()
     except Exception as e:  # a crash in one group is a failure, the others still run
         report(False, t.__name__, repr(e))
-print(f"1..{n}")
-sys.exit(1 if failed else 0)
+print(f"1..{tap.n}")
+sys.exit(tap.status())

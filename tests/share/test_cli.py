@@ -11,17 +11,10 @@ import subprocess
 import sys
 import tempfile
 
-RADSHARE = os.environ.get("RADSHARE", "build/radshare")
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, tap  # noqa: E402
 
-
-def ok(cond, what):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, what), flush=True)
+ok = tap
 
 
 def rs(*args, stdin=None):
@@ -112,8 +105,8 @@ def main():
             f.writelines(orig)
         r = rs("audit", "verify", "--data", data)
         ok(r.returncode == 0, "restored log verifies again")
-    print("1..%d" % n)
-    return 1 if failed else 0
+    print("1..%d" % tap.n)
+    return tap.status()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,27 +21,10 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-RADSHARE = os.environ.get("RADSHARE", "build/radshare")
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, free_port, tap  # noqa: E402
 
-
-def ok(cond, what, detail=""):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, what), flush=True)
-    if not cond and detail:
-        print("# " + str(detail)[:400].replace("\n", "\n# "), flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+ok = tap
 
 
 def make(path, study, series, sop, series_no, inst_no, slice_loc, pn):
@@ -291,8 +273,8 @@ def main():
             if srv.poll() is None:
                 srv.kill()
                 srv.wait()
-    print("1..%d" % n)
-    return 1 if failed else 0
+    print("1..%d" % tap.n)
+    return tap.status()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,27 +21,13 @@ import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, free_port, tap  # noqa: E402
+
+report = tap
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", os.path.join(ROOT, "build/radshare")))
 HOST = "127.0.0.1"
-n = failed = 0
-
-
-def report(ok, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} {what}" + (f": {detail}" if detail and not ok else ""))
-    sys.stdout.flush()
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def phantom(size, k, count, rng):
@@ -163,8 +148,8 @@ def main():
             srv.kill()
             srv.wait()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"1..{n}")
-    return 1 if failed else 0
+    print(f"1..{tap.n}")
+    return tap.status()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""rstest - what the Python test scripts share: the binary under test, TAP reporting, free
+loopback ports and running a command. Not a test itself (no test_ prefix). A script finds it with
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+tests/run.sh counts the "ok N" / "not ok N" lines; a failure's detail follows as "# " lines."""
+import os
+import socket
+import subprocess
+import sys
+
+RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
+
+
+class Tap:
+    def __init__(self, on_fail=None):
+        self.n = 0
+        self.failed = 0
+        self.on_fail = on_fail  # called after a failed check's lines (e.g. to show a server log)
+
+    def __call__(self, ok, what, detail=""):
+        self.n += 1
+        self.failed += not ok
+        print(f"{'ok' if ok else 'not ok'} {self.n} {what}")
+        if detail and not ok:
+            print("# " + str(detail)[:800].replace("\n", "\n# "))
+        if not ok and self.on_fail:
+            self.on_fail()
+        sys.stdout.flush()
+        return ok
+
+    def status(self):
+        return 1 if self.failed else 0
+
+    def done(self):
+        print(f"1..{self.n}")
+        return self.status()
+
+
+# the one counter of a script (a script that wants its own makes another Tap)
+tap = Tap()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def run(args, timeout=60, cwd=None, input=None, **kw):
+    return subprocess.run(args, capture_output=True, timeout=timeout, cwd=cwd, input=input, **kw)
