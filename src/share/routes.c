@@ -726,20 +726,17 @@ static int api_session(http_req *rq, void *ctx)
     return rc;
 }
 
-/* GET /staff[/file]: the staff page (src/web/staff/), under a strict CSP: nothing but its own files,
-   the QR image as a blob: URL. */
+/* GET /staff: the staff page (src/web/staff.html; its script and style are served under /viewer/ like
+   the viewer's), under a strict CSP: nothing but radshare's own files, the QR image as a blob: URL. */
 static int staff_page(http_req *rq, void *ctx)
 {
-    const char *sub = http_req_subpath(rq);
-    char path[96];
-    if (strlen(sub) > 64 || strstr(sub, "..") ||
-        snprintf(path, sizeof path, "staff/%s", *sub ? sub : "index.html") >= (int)sizeof path)
-        return http_reply_error(rq, 404, "no such file");
+    if (*http_req_subpath(rq))
+        return http_reply_error(rq, 404, "no such page");
     http_set_header(rq, "Content-Security-Policy",
                     "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
                     "form-action 'self'; frame-ancestors 'none'");
     http_set_header(rq, "Referrer-Policy", "no-referrer"); /* links shown in the page carry tokens */
-    return http_reply_asset(rq, path, NULL);
+    return http_reply_asset(rq, "staff.html", NULL);
 }
 
 /* ---- setup --------------------------------------------------------------------------------------- */
