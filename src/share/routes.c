@@ -570,9 +570,9 @@ static int cross_site(share_web *w, http_req *rq)
 }
 
 /* The loopback bootstrap trusts this machine, not every page its browser shows: the Host header
- * must name this machine (or the public URL's host), else a DNS name rebound to 127.0.0.1 would
- * let any web site in. */
-static int host_is_local(share_web *w, http_req *rq)
+ * must name this machine, else a DNS name rebound to 127.0.0.1 would let any web site in (and a
+ * reverse proxy on this machine, the whole world). */
+static int host_is_local(http_req *rq)
 {
     const char *h = http_req_header(rq, "Host");
     if (!h)
@@ -583,17 +583,14 @@ static int host_is_local(share_web *w, http_req *rq)
         return 0;
     memcpy(name, h, n);
     name[n] = 0;
-    if (!strcasecmp(name, "localhost") || !strncmp(name, "127.", 4) || !strcmp(name, "[::1]"))
-        return 1;
-    const char *pu = strstr(w->public_url, "://");
-    return pu && strlen(pu + 3) >= n && !strncasecmp(pu + 3, name, n) && strchr(":/", pu[3 + n] ? pu[3 + n] : '/');
+    return !strcasecmp(name, "localhost") || !strncmp(name, "127.", 4) || !strcmp(name, "[::1]");
 }
 
 static int open_bootstrap(share_web *w, http_req *rq)
 {
     int users = 1;
     return auth_user_count(w->auth, &users, NULL) == RS_OK && users == 0 && http_req_peer_is_loopback(rq) &&
-           host_is_local(w, rq);
+           host_is_local(rq);
 }
 
 /* ---- login and the auth hook -------------------------------------------------------------------- */

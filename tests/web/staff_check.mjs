@@ -3,6 +3,7 @@
 // playwright-core) against a running radshare and prints TAP lines; tests/web/test_staff.py starts
 // the server, the SMTP relay and the study, then calls
 //   node tests/web/staff_check.mjs BASE_URL USER PASSWORD OUT_DIR [--shots DIR]
+// (USER "-": only the checks of the page before any account exists.)
 // Lines "## {json}" hand facts to the caller: the links the page created (the report's, the
 // patient's) and the PNG of the printed handout, whose QR code the caller decodes with zbarimg.
 // Checks: sign-in (wrong then right password), search, recipient prefilled from the directory,
@@ -31,10 +32,20 @@ function check(name, ok, detail = "") {
 const tell = (o) => console.log(`## ${JSON.stringify(o)}`);
 const REPORT = "MRI left knee.\nNo meniscal tear. <img src=x onerror=\"window.__xss=1\"> & <b>not bold</b>\nConclusion: normal.";
 
+// Before any account exists (USER "-"): loopback is staff, the page opens without signing in.
+async function openMode(context) {
+  const { page } = await newPage(context, { width: 1280, height: 800 });
+  await page.goto(`${base}/staff`);
+  await page.waitForFunction(() => ["studies", "login"].includes(document.body.dataset.state) && document.querySelectorAll("#studies .study").length > 0, null, { timeout: 15000 }).catch(() => {});
+  check("no account yet: the page opens on the study list without a sign-in", await page.evaluate(() => document.body.dataset.state) === "studies" && await page.isHidden("#login"));
+  check("no account yet: the header says local access, no sign-out", /local access/i.test(await page.textContent("#me-name")) && await page.isHidden("#logout"));
+}
+
 async function main() {
   mkdirSync(out, { recursive: true });
   const { context, close } = await launch();
   try {
+    if (user === "-") return await openMode(context);
     const { page } = await newPage(context, { width: 1440, height: 960 });
     const dialogs = [];
     page.on("dialog", (d) => { dialogs.push(d.type()); d.dismiss().catch(() => {}); });

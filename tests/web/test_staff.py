@@ -152,6 +152,22 @@ def make_studies(tmp):
     return files, uids
 
 
+def browser(base, args):
+    """tests/web/staff_check.mjs: its TAP lines become ours; returns the facts it printed ("## {json}")."""
+    p = subprocess.run(["node", os.path.join(ROOT, "tests", "web", "staff_check.mjs"), base] + args,
+                       capture_output=True, text=True, timeout=400)
+    facts = {}
+    for line in p.stdout.splitlines():
+        m = re.match(r"(not )?ok \d+ - (.*)", line)
+        if m:
+            ok(not m.group(1), "browser: " + m.group(2).split(" # ")[0], m.group(2))
+        elif line.startswith("## "):
+            facts.update(json.loads(line[3:]))
+    ok(p.returncode == 0, "staff_check.mjs %s ran to the end" % ("(no account)" if args[0] == "-" else "(signed in)"),
+       p.stderr[-600:])
+    return facts
+
+
 def audit(base, auth, q):
     s, b = http("GET", base + "/api/audit?" + q, headers=auth)
     return json.loads(b)["records"] if s == 200 else []
@@ -204,6 +220,9 @@ def main():
         ok(s == 401, "no account yet: a Host naming another machine is not (DNS rebinding)", s)
         s, _ = http("POST", base + "/api/shares", {"study": study}, {"Origin": "http://evil.example"})
         ok(s == 403, "no account yet: a cross-site POST (Origin) is refused", s)
+        d = subprocess.run([os.path.join(ROOT, "tools", "node-deps.sh")], capture_output=True, text=True, timeout=300)
+        ok(d.returncode == 0, "playwright-core (tools/node-deps.sh)", d.stderr[-300:])
+        browser(base, ["-", "-", os.path.join(tmp, "out")])
 
         r = subprocess.run([RADSHARE, "user", "add", USER, "--role", "radiologist", "--data", data],
                            input=PASSWORD + "\n", capture_output=True, text=True)
@@ -244,21 +263,9 @@ def main():
            "\"qr\": true gives the link as an SVG QR code", b[:200])
 
         # ---- the page in the browser ----
-        d = subprocess.run([os.path.join(ROOT, "tools", "node-deps.sh")], capture_output=True, text=True, timeout=300)
-        ok(d.returncode == 0, "playwright-core (tools/node-deps.sh)", d.stderr[-300:])
         shots = os.environ.get("SHOTS")
-        cmd = ["node", os.path.join(ROOT, "tests", "web", "staff_check.mjs"), base, USER, PASSWORD, os.path.join(tmp, "out")]
-        if shots:
-            cmd += ["--shots", os.path.abspath(shots)]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
-        facts = {}
-        for line in p.stdout.splitlines():
-            m = re.match(r"(not )?ok \d+ - (.*)", line)
-            if m:
-                ok(not m.group(1), "browser: " + m.group(2).split(" # ")[0], m.group(2))
-            elif line.startswith("## "):
-                facts.update(json.loads(line[3:]))
-        ok(p.returncode == 0 and facts.get("report_url"), "staff_check.mjs ran to the end", p.stderr[-600:])
+        facts = browser(base, [USER, PASSWORD, os.path.join(tmp, "out")] + (["--shots", os.path.abspath(shots)] if shots else []))
+        ok(facts.get("report_url"), "staff_check.mjs handed over the links it made", facts)
 
         # ---- behind the page ----
         rurl, rshare = facts.get("report_url", ""), facts.get("report_share", "")
