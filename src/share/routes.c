@@ -569,21 +569,20 @@ static int cross_site(share_web *w, http_req *rq)
     return o && !same_origin(o, http_req_base_url(rq)) && !(w->public_url[0] && same_origin(o, w->public_url));
 }
 
-/* The loopback bootstrap trusts this machine, not every page its browser shows: the Host header
- * must name this machine, else a DNS name rebound to 127.0.0.1 would let any web site in (and a
- * reverse proxy on this machine, the whole world). */
+/* The loopback bootstrap trusts this machine, not every page its browser shows: a DNS name rebound
+ * to 127.0.0.1 by a web site (or a reverse proxy on this machine, passing on the public name) must
+ * not get in. Such requests carry a dotted DNS name in Host; a browser at an IP literal or a
+ * single-label name (localhost, the machine's own name) is this machine's user. */
 static int host_is_local(http_req *rq)
 {
     const char *h = http_req_header(rq, "Host");
-    if (!h)
+    if (!h || h[0] == '[')
         return 1;
-    char name[256];
-    size_t n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":");
-    if (n >= sizeof name)
-        return 0;
-    memcpy(name, h, n);
-    name[n] = 0;
-    return !strcasecmp(name, "localhost") || !strncmp(name, "127.", 4) || !strcmp(name, "[::1]");
+    size_t n = strcspn(h, ":");
+    if (strspn(h, "0123456789.") == n || !memchr(h, '.', n))
+        return 1;
+    static const char suffix[] = ".localhost";
+    return n >= sizeof suffix - 1 && !strncasecmp(h + n - (sizeof suffix - 1), suffix, sizeof suffix - 1);
 }
 
 static int open_bootstrap(share_web *w, http_req *rq)

@@ -218,6 +218,8 @@ def main():
         ok(s == 200, "no account yet: loopback is staff", s)
         s, _ = http("GET", base + "/api/studies", headers={"Host": "rebound.example.com:%d" % hport})
         ok(s == 401, "no account yet: a Host naming another machine is not (DNS rebinding)", s)
+        s, _ = http("GET", base + "/api/studies", headers={"Host": "localhost:%d" % hport})
+        ok(s == 200, "no account yet: Host localhost is", s)
         s, _ = http("POST", base + "/api/shares", {"study": study}, {"Origin": "http://evil.example"})
         ok(s == 403, "no account yet: a cross-site POST (Origin) is refused", s)
         d = subprocess.run([os.path.join(ROOT, "tools", "node-deps.sh")], capture_output=True, text=True, timeout=300)
