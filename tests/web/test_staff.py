@@ -326,9 +326,14 @@ def main():
     finally:
         srv.terminate()
         try:
-            srv.wait(20)
+            rc = srv.wait(20)
         except subprocess.TimeoutExpired:
             srv.kill()
+            rc = None
+        log.flush()
+        text = open(os.path.join(tmp, "server.log"), errors="replace").read()
+        ok(rc == 0 and "Sanitizer" not in text and "runtime error" not in text,
+           "radshare serve stops cleanly on SIGTERM (exit 0, no sanitizer report)", (rc, text[-800:]))
         ctl.stop()
         mllp.close()
         log.close()
