@@ -146,6 +146,7 @@ async function openStudy(uid) {
   // a fresh form per study
   $("r-text").value = ""; $("r-name").value = ""; $("r-email").value = ""; $("r-hl7").value = "";
   setMsg($("r-msg"), ""); setMsg($("p-msg"), "");
+  $("p-for-patient").checked = true; linkKind(); $("c-name").value = ""; $("c-email").value = ""; $("c-code").value = "";
   $("p-name").value = fmtName(st.patient_name) || "";
   $("p-bd").disabled = !st.birth_date; $("p-bd").checked = !!st.birth_date;
   $("p-bd-label").textContent = st.birth_date ? `Ask for the date of birth (${fmtDate(st.birth_date)})` : "Ask for the date of birth (not in the study)";
@@ -203,21 +204,56 @@ function pollDeliveries(n = 0) {
 }
 
 // ---- the patient link and its handout -----------------------------------------------------------------
-async function createPatientLink(ev) {
+const forPatient = () => $("p-for-patient").checked;
+
+function linkKind() {
+  const p = forPatient();
+  $("p-patient").hidden = !p; $("p-colleague").hidden = p;
+  $("p-intro").textContent = p ? "For the patient, printed as a QR code on a handout. It can be printed only now: the link is not kept."
+    : "For a colleague (a second opinion, a surgeon): a link to copy into your own message. It is shown only now: the link is not kept.";
+  $("p-go").textContent = p ? "Create link and handout" : "Create link";
+  forgetLink();
+  setMsg($("p-msg"), "");
+}
+
+// The colleague's link is on the page until the study changes or another link is made.
+function forgetLink() { $("c-url").value = ""; $("c-link").hidden = true; }
+
+async function createLink(ev) {
   ev.preventDefault();
-  const st = S.study, btn = $("p-go");
+  const st = S.study, btn = $("p-go"), patient = forPatient();
   btn.disabled = true;
+  forgetLink();
   setMsg($("p-msg"), "Creating the link…");
   try {
-    const body = { study: st.uid, recipient: { kind: "patient", name: $("p-name").value.trim() }, purpose: "patient handout",
-      expires_in_days: +$("p-days").value || 30, download: $("p-dl").checked, qr: true };
-    if ($("p-bd").checked && st.birth_date) body.birth_date = st.birth_date;
+    const body = { study: st.uid, expires_in_days: +$("p-days").value || 30, download: $("p-dl").checked };
+    if (patient) {
+      Object.assign(body, { recipient: { kind: "patient", name: $("p-name").value.trim() }, purpose: "patient handout", qr: true });
+      if ($("p-bd").checked && st.birth_date) body.birth_date = st.birth_date;
+    } else {
+      Object.assign(body, { recipient: { kind: "practitioner", name: $("c-name").value.trim(), email: $("c-email").value.trim() }, purpose: "colleague" });
+      if ($("c-code").value.trim()) body.access_code = $("c-code").value.trim();
+    }
     const r = await api("POST", "/api/shares", body);
-    setMsg($("p-msg"), "Link created. Print the handout now: the link cannot be shown again.", "ok");
-    showHandout(r, st, !!body.birth_date);
+    if (patient) {
+      setMsg($("p-msg"), "Link created. Print the handout now: the link cannot be shown again.", "ok");
+      showHandout(r, st, !!body.birth_date);
+    } else {
+      setMsg($("p-msg"), body.access_code ? "Link created: copy it now, and give the access code separately." : "Link created: copy it now, it cannot be shown again.", "ok");
+      $("c-url").value = r.url; $("c-link").hidden = false; $("c-code").value = "";
+      $("c-url").select();
+    }
     await refresh();
   } catch (e) { setMsg($("p-msg"), e.message, "err"); }
   finally { btn.disabled = false; }
+}
+
+async function copyLink() {
+  const u = $("c-url");
+  u.select();
+  try { await navigator.clipboard.writeText(u.value); } catch { document.execCommand("copy"); }
+  $("c-copy").textContent = "Copied";
+  setTimeout(() => { $("c-copy").textContent = "Copy"; }, 1500);
 }
 
 function showHandout(r, st, needsBirthDate) {
@@ -341,7 +377,10 @@ function bind() {
   $("logout").addEventListener("click", logout);
   $("search").addEventListener("submit", search);
   $("report-form").addEventListener("submit", sendReport);
-  $("patient-form").addEventListener("submit", createPatientLink);
+  $("patient-form").addEventListener("submit", createLink);
+  $("p-for-patient").addEventListener("change", linkKind);
+  $("p-for-colleague").addEventListener("change", linkKind);
+  $("c-copy").addEventListener("click", copyLink);
   $("refresh").addEventListener("click", () => refresh());
   $("back").addEventListener("click", () => { document.body.classList.remove("has-study"); document.body.dataset.state = "studies"; });
   $("h-close").addEventListener("click", closeHandout);

@@ -8,7 +8,8 @@
 // patient's) and the PNG of the printed handout, whose QR code the caller decodes with zbarimg.
 // Checks: sign-in (wrong then right password), search, recipient prefilled from the directory,
 // report sent with HTML in it, delivery shown as delivered, the report in the viewer as text, the
-// opening in the share's history, the patient link's handout, revocation and the link then 410,
+// opening in the share's history, the patient link's handout, a colleague's link with an access
+// code, revocation and the link then 410,
 // injected HTML in a patient name shown as text, the phone layout.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -129,6 +130,23 @@ async function main() {
     tell({ patient_url: pj.url, qr_png: qrPng });
     await page.click("#h-close");
     check("closing the handout forgets the link", (await page.textContent("#h-url")) === "" && !(await page.evaluate(() => document.getElementById("handout-dlg").open)));
+
+    // a link for a colleague, with an access code: shown once, to copy
+    await page.check("#p-for-colleague");
+    await page.fill("#c-name", "Dr Second Opinion");
+    await page.fill("#c-code", "7391-22");
+    const [cr] = await Promise.all([page.waitForResponse((r) => r.url().endsWith("/api/shares") && r.request().method() === "POST"), page.click("#p-go")]);
+    const cj = await cr.json().catch(() => ({}));
+    const shownUrl = await page.inputValue("#c-url");
+    check("colleague link: 201, a practitioner share with a code, its link shown to copy (no QR)", cr.status() === 201 && cj.share.recipient.kind === "practitioner"
+      && cj.share.access_code === "code" && !cj.qr_svg && shownUrl === cj.url && await page.isVisible("#c-link"), JSON.stringify(cj.share));
+    const { page: col } = await newPage(context, { width: 1280, height: 800 });
+    await col.goto(shownUrl);
+    await col.waitForFunction(() => ["code", "ready", "error"].includes(document.body.dataset.state), null, { timeout: 15000 });
+    check("the colleague's link asks for the access code", await col.evaluate(() => document.body.dataset.state) === "code");
+    await col.close();
+    await page.check("#p-for-patient");
+    check("switching back forgets the colleague's link", await page.inputValue("#c-url") === "" && await page.isHidden("#c-link"));
 
     // screenshots of the page at work
     if (shots) {
