@@ -1,9 +1,9 @@
 /*
  * test_share.c - share links against a real state.sqlite in a temporary directory, with the clock
  * driven by the test: token format and entropy, nothing secret at rest, expiry, revocation seen by
+ * another connection on the very next resolve, scope, access codes (secret and birth date) with their
  * per-share and per-address locks surviving a reopen, the unknown-token throttle, unlock grants, the
  * handout's QR code (its SVG runs are libqrencode's modules).
- * per-share and per-address locks surviving a reopen, the unknown-token throttle, unlock grants.
  */
 #include <fcntl.h>
 #include <sodium.h>
