@@ -263,6 +263,7 @@ def main():
         j = json.loads(b) if s == 201 else {}
         ok(j.get("qr_svg", "").startswith("<svg") and "shape-rendering" in j.get("qr_svg", ""),
            "\"qr\": true gives the link as an SVG QR code", b[:200])
+        print("# qr_svg: %d bytes for a %d-character link" % (len(j.get("qr_svg", "")), len(j.get("url", ""))))
 
         # ---- the page in the browser ----
         shots = os.environ.get("SHOTS")
