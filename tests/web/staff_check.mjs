@@ -126,6 +126,7 @@ async function main() {
     await page.emulateMedia({ media: "print" });
     const printed = await page.evaluate(() => ({ work: getComputedStyle(document.getElementById("main")).display, handout: getComputedStyle(document.getElementById("handout")).display }));
     check("printing shows the handout alone", printed.work === "none" && printed.handout !== "none", JSON.stringify(printed));
+    if (shots) await page.screenshot({ path: path.join(shots, "print-preview.png"), fullPage: true });
     await page.emulateMedia({ media: "screen" });
     tell({ patient_url: pj.url, qr_png: qrPng });
     await page.click("#h-close");
