@@ -259,8 +259,9 @@ async function copyLink() {
 function showHandout(r, st, needsBirthDate) {
   if (S.qrUrl) URL.revokeObjectURL(S.qrUrl);
   // the server's SVG goes in as an image (never parsed into this page), through a blob: URL
-  S.qrUrl = URL.createObjectURL(new Blob([r.qr_svg || ""], { type: "image/svg+xml" }));
-  $("h-qr").src = S.qrUrl;
+  S.qrUrl = r.qr_svg ? URL.createObjectURL(new Blob([r.qr_svg], { type: "image/svg+xml" })) : null;
+  $("h-qr").hidden = !S.qrUrl;   // no code (a link too long for one): the written address remains
+  if (S.qrUrl) $("h-qr").src = S.qrUrl;
   $("h-patient").textContent = $("p-name").value.trim() || fmtName(st.patient_name);
   $("h-study").textContent = [st.description, fmtDate(st.date)].filter(Boolean).join(" · ");
   $("h-url").textContent = r.url;
