@@ -7,11 +7,11 @@
 
 CC      ?= cc
 SAN     ?= 0
-PKGS    := zlib sqlite3 libssl libcrypto libjpeg charls libopenjp2 libpng libmicrohttpd libsodium libcurl
+PKGS    := zlib sqlite3 libssl libcrypto libjpeg charls libopenjp2 libpng libmicrohttpd libsodium libcurl libqrencode
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lsqlite3 -lssl -lcrypto -ljpeg -lcharls -lopenjp2 -lpng16 -lmicrohttpd -lsodium -lcurl) -lpthread -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lsqlite3 -lssl -lcrypto -ljpeg -lcharls -lopenjp2 -lpng16 -lmicrohttpd -lsodium -lcurl -lqrencode) -lpthread -lm
 
 ifeq ($(SAN),1)
 BUILD   := build/san

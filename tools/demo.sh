@@ -55,7 +55,7 @@ echo
 echo "$links" | sed 's/^/   /'
 echo
 echo "Open a link above in a browser (a phone on this network works too with --http-bind 0.0.0.0)."
-echo "DICOMweb: $base/dicom-web/studies   staff API: $base/api/studies   DICOM: RADSHARE@localhost:$dport"
+echo "Staff page: $base/staff   DICOMweb: $base/dicom-web/studies   staff API: $base/api/studies   DICOM: RADSHARE@localhost:$dport"
 if [ -n "${DEMO_EXIT:-}" ]; then
     kill -TERM "$server"; wait "$server" || true; server=
     exit 0

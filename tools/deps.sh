@@ -4,8 +4,8 @@
 # Everything comes from Debian's archive through apt-get; nothing else is downloaded.
 set -euo pipefail
 
-pkgs_build="gcc make pkg-config zlib1g-dev libsqlite3-dev libssl-dev libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libpng-dev libmicrohttpd-dev libsodium-dev libcurl4-openssl-dev"
-pkgs_check="$pkgs_build openssl dcmtk dicom3tools unzip libgdcm-tools libopenjp2-tools python3 python3-pydicom python3-numpy python3-aiosmtpd clang libclang-rt-14-dev nodejs chromium"
+pkgs_build="gcc make pkg-config zlib1g-dev libsqlite3-dev libssl-dev libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libpng-dev libmicrohttpd-dev libsodium-dev libcurl4-openssl-dev libqrencode-dev"
+pkgs_check="$pkgs_build openssl dcmtk dicom3tools unzip libgdcm-tools libopenjp2-tools python3 python3-pydicom python3-numpy python3-aiosmtpd clang libclang-rt-14-dev nodejs chromium zbar-tools"
 pkgs_demo="$pkgs_build dcmtk python3-pydicom"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="$pkgs_check hyperfine"

@@ -275,6 +275,8 @@ static int web_start(const serve_opts *o, store *st, report_service *reports, we
         share_web_set_dicomweb(w->sw, w->dw);
     rc = rc ? rc : share_web_register(w->http, w->sw, err);
     rc = rc ? rc : report_web_open(o->data, reports, w->sw, st, &w->rw, err);
+    if (rc == RS_OK)
+        share_web_set_report_source(w->sw, report_web_share_report, w->rw);
     w->api = (api_ctx){.srv = w->http, .st = st, .dw = w->dw, .version = DCM_IMPL_VERSION,
                        .study_sub = study_sub, .study_sub_ctx = w};
     rc = rc ? rc : api_register(w->http, &w->api, err);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../audit/audit.h"
 #include "../util/log.h"
 #include "hl7.h"
 #include "mllp.h"
@@ -20,6 +21,7 @@ struct report_outbox {
     report_outbox_config c;   /* strings point into the copies below */
     char *smtp_url, *mail_from, *ca_file, *app, *facility;
     report_db *db;
+    audit_log *audit;         /* share.delivered / share.delivery_failed, in the shares' trail */
     pthread_t thr;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -32,16 +34,16 @@ typedef struct delivery {
     int64_t id, report_id;
     int attempts;
     char channel[8], recipient[262], message_id[40];
-    char *col[19];   /* reports columns, see load_sql */
+    char *col[20];   /* reports columns, see load_sql */
 } delivery;
 
 enum { C_STUDY, C_TEXT, C_AUTHOR, C_RNAME, C_RAPP, C_RFAC, C_URL, C_PID, C_PNAME, C_BIRTH, C_SEX, C_ACC,
-       C_PROC, C_SDATE, C_N };
+       C_PROC, C_SDATE, C_SHARE, C_N };
 
 static const char load_sql[] =
     "SELECT o.channel, o.recipient, o.attempts, o.message_id, o.report_id, r.study_uid, r.text, r.author,"
     " r.recipient_name, r.recipient_hl7_app, r.recipient_hl7_facility, r.link_url, r.patient_id,"
-    " r.patient_name, r.birth_date, r.sex, r.accession, r.procedure_desc, r.study_date"
+    " r.patient_name, r.birth_date, r.sex, r.accession, r.procedure_desc, r.study_date, r.share_id"
     " FROM report_outbox o JOIN reports r ON r.id = o.report_id WHERE o.id = ?";
 
 int64_t report_outbox_backoff_ms(int base_ms, int cap_ms, int attempt, double r)
@@ -123,6 +125,30 @@ out:
 
 typedef enum outcome { SENT, RETRY, FAILED, ABANDONED } outcome;
 
+/* The outcome in the audit trail, under the share the report carries, so a share's history shows
+   when its link reached the recipient (or could not). */
+static void audit_outcome(report_outbox *ob, const delivery *d, int delivered, const char *error)
+{
+    rs_buf b = RS_BUF_INIT;
+    rs_err err;
+    rs_err_clear(&err);
+    int rc = rs_buf_printf(&b, "{\"delivery\":%lld,\"report\":%lld,\"channel\":\"%s\",\"recipient\":",
+                           (long long)d->id, (long long)d->report_id, d->channel);
+    rc = rc ? rc : audit_json_string(&b, d->recipient, 256);
+    rc = rc ? rc : rs_buf_printf(&b, ",\"attempts\":%d", d->attempts + 1);
+    if (!delivered) {
+        rc = rc ? rc : rs_buf_puts(&b, ",\"error\":");
+        rc = rc ? rc : audit_json_string(&b, error ? error : "", 512);
+    }
+    rc = rc ? rc : rs_buf_putc(&b, '}');
+    if (rc || audit_append(ob->audit, delivered ? "share.delivered" : "share.delivery_failed",
+                           d->col[C_SHARE][0] ? d->col[C_SHARE] : NULL, d->col[C_STUDY], NULL, NULL,
+                           (const char *)b.p, NULL, &err))
+        rs_log(RS_LOG_ERROR, "report outbox: delivery %lld: audit: %s", (long long)d->id,
+               err.msg[0] ? err.msg : "out of memory");
+    rs_buf_free(&b);
+}
+
 static void record(report_outbox *ob, const delivery *d, outcome o, const char *error)
 {
     static const char *sql[] = {
@@ -158,6 +184,9 @@ static void record(report_outbox *ob, const delivery *d, outcome o, const char *
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&ob->db->mu);
+    int gave_up = o == FAILED || (o == RETRY && ob->c.max_attempts > 0 && d->attempts + 1 >= ob->c.max_attempts);
+    if (o == SENT || gave_up)
+        audit_outcome(ob, d, o == SENT, error);
     if (o == SENT)
         rs_log(RS_LOG_INFO, "report %lld: delivery %lld (%s to %s) sent", (long long)d->report_id, (long long)d->id,
                d->channel, d->recipient);
@@ -294,6 +323,7 @@ static char *dup_or(const char *s, const char *dflt)
 static void outbox_free(report_outbox *ob)
 {
     report_db_close(ob->db);
+    audit_close(ob->audit);
     free(ob->smtp_url);
     free(ob->mail_from);
     free(ob->ca_file);
@@ -347,6 +377,7 @@ int report_outbox_start(const report_outbox_config *c, report_outbox **out, rs_e
                          (c->smtp_ca_file && !ob->ca_file)
                  ? rs_err_set(err, RS_ENOMEM, "out of memory")
                  : report_db_open(c->datadir, &ob->db, err);
+    rc = rc ? rc : audit_open(c->datadir, 0, &ob->audit, err);
     if (!rc && pthread_create(&ob->thr, NULL, worker, ob) != 0)
         rc = rs_err_set(err, RS_EIO, "cannot start the outbox thread");
     if (rc) {

@@ -280,6 +280,39 @@ int report_get_text(report_db *d, int64_t report_id, rs_buf *out, rs_err *err)
     return rc;
 }
 
+int report_share_json(report_db *d, const char *share_id, rs_buf *out, rs_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&d->mu);
+    int rc = report_sql_prepare(d->db,
+                                "SELECT original_text, author, created_ms, recipient_name FROM reports"
+                                " WHERE share_id = ? ORDER BY id DESC LIMIT 1",
+                                &st, err);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, share_id, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            char iso[32], day[16];
+            report_iso_time(sqlite3_column_int64(st, 2), iso);
+            snprintf(day, sizeof day, "%.4s%.2s%.2s", iso, iso + 5, iso + 8); /* DICOM form, as the viewer's dates */
+            rc = rs_buf_puts(out, "{\"text\":") ? RS_ENOMEM : RS_OK;
+            rc = rc ? rc : report_json_str(out, (const char *)sqlite3_column_text(st, 0));
+            rc = rc ? rc : rs_buf_puts(out, ",\"author\":") ? RS_ENOMEM : RS_OK;
+            rc = rc ? rc : report_json_str(out, (const char *)sqlite3_column_text(st, 1));
+            rc = rc ? rc : rs_buf_printf(out, ",\"date\":\"%s\",\"created\":\"%s\",\"recipient\":", day, iso) ? RS_ENOMEM : RS_OK;
+            rc = rc ? rc : report_json_str(out, (const char *)sqlite3_column_text(st, 3));
+            rc = rc ? rc : rs_buf_putc(out, '}') ? RS_ENOMEM : RS_OK;
+        } else if (s == SQLITE_DONE) {
+            rc = rs_err_set(err, RS_ENOTFOUND, "no report for share %s", share_id);
+        } else {
+            rc = rs_err_set(err, RS_EIO, "state database: %s", sqlite3_errmsg(d->db));
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
 int report_json_str(rs_buf *b, const char *s)
 {
     int rc = rs_buf_putc(b, '"');

@@ -76,6 +76,11 @@ int report_create(report_db *db, const report_input *in, int64_t *report_id, rs_
 /* The stored text (with the link sentence) of report id into out. */
 int report_get_text(report_db *db, int64_t report_id, rs_buf *out, rs_err *err);
 
+/* The newest report carrying share_id's link, for the viewer's study.json:
+ * {"text" (as written, without the link sentence),"author","date":"YYYYMMDD","created":ISO,"recipient"}.
+ * RS_ENOTFOUND when no report has that share. */
+int report_share_json(report_db *db, const char *share_id, rs_buf *out, rs_err *err);
+
 /*
  * Deliveries as a JSON array, newest report first:
  * [{"id","report","study","channel","recipient","name","status","attempts","next_attempt_at",

@@ -179,6 +179,23 @@ static int create_report(report_web *w, http_req *rq, const char *uid)
     return rc;
 }
 
+/* "recipient": whom the report would go to without one in the request (the directory entry of the
+   study's referring physician), or null - the staff page fills its form with it. */
+static int put_suggestion(report_web *w, const report_study *s, rs_buf *b)
+{
+    report_recipient none, r;
+    memset(&none, 0, sizeof none);
+    if (report_service_recipient(w->svc, &none, s->referring, &r) != RS_OK)
+        return rs_buf_puts(b, ",\"recipient\":null");
+    int rc = rs_buf_puts(b, ",\"recipient\":{\"name\":");
+    rc = rc ? rc : http_json_str(b, r.name);
+    rc = rc ? rc : rs_buf_puts(b, ",\"email\":");
+    rc = rc ? rc : http_json_str(b, r.email);
+    rc = rc ? rc : rs_buf_puts(b, ",\"hl7\":");
+    rc = rc ? rc : http_json_str(b, r.hl7);
+    return rc ? rc : rs_buf_putc(b, '}');
+}
+
 static int list_reports(report_web *w, http_req *rq, const char *uid)
 {
     rs_err err;
@@ -190,6 +207,9 @@ static int list_reports(report_web *w, http_req *rq, const char *uid)
         return http_reply_error(rq, 404, "no study %s in the archive", uid);
     rc = rc ? rc : rs_buf_puts(&b, "{\"study\":");
     rc = rc ? rc : http_json_str(&b, uid);
+    rc = rc ? rc : rs_buf_puts(&b, ",\"referring\":");
+    rc = rc ? rc : http_json_str(&b, s.referring);
+    rc = rc ? rc : put_suggestion(w, &s, &b);
     rc = rc ? rc : rs_buf_puts(&b, ",\"deliveries\":");
     rc = rc ? rc : report_delivery_list(report_service_db(w->svc), uid, 0, &b, &err);
     rc = rc ? rc : rs_buf_putc(&b, '}');
@@ -208,4 +228,12 @@ int report_web_study(http_req *rq, report_web *w, const char *study_uid)
     if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
         return list_reports(w, rq, study_uid);
     return http_reply_error(rq, 405, "method %s not allowed here", m);
+}
+
+int report_web_share_report(void *ctx, const char *share_id, rs_buf *out)
+{
+    report_web *w = ctx;
+    rs_err err;
+    rs_err_clear(&err);
+    return report_share_json(report_service_db(w->svc), share_id, out, &err);
 }

@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "../http/assets.h"
 #include "../util/log.h"
 #include "download.h"
 #include "jsonin.h"
+#include "qr.h"
 #include "studyjson.h"
 
 #define UNLOCK_COOKIE "radshare_unlock"
@@ -25,6 +27,8 @@ struct share_web {
     audit_log *audit;
     store *st;
     dicomweb *dw;
+    share_web_report_fn report_fn;  /* study.json's report (the report module), may be NULL */
+    void *report_ctx;
     char datadir[4096];
     char public_url[512];
     int secure;
@@ -195,7 +199,10 @@ static int do_study_json(share_web *w, http_req *rq, const share *sh)
     rs_buf b = RS_BUF_INIT;
     rs_err err;
     rs_err_clear(&err);
-    int rc = share_study_json(w->st, sh, NULL, &b, &err);
+    rs_buf rep = RS_BUF_INIT;
+    int have = w->report_fn && w->report_fn(w->report_ctx, sh->id, &rep) == RS_OK && rep.len;
+    int rc = share_study_json(w->st, sh, have ? (const char *)rep.p : NULL, &b, &err);
+    rs_buf_free(&rep);
     no_leak_headers(rq);
     if (rc == RS_OK) {
         audit_rq(w, rq, "study.viewed", sh, NULL);
@@ -385,6 +392,8 @@ static int create_share(share_web *w, http_req *rq)
         q.expires_in_s = (int64_t)d * 86400;
     }
     q.download = dl && dl->type == JSONIN_BOOL && !strcmp(dl->value, "true");
+    const jsonin_item *want_qr = jsonin_get(&j, "qr");
+    int qr = want_qr && want_qr->type == JSONIN_BOOL && !strcmp(want_qr->value, "true");
     int exists = rc == RS_OK && q.study_uid && dw_uid_ok(q.study_uid) && share_study_exists(w->st, q.study_uid);
     char tok[TOKEN_CHARS + 1], id[SHARE_ID_CHARS + 1];
     if (rc == RS_OK && !exists)
@@ -405,9 +414,23 @@ static int create_share(share_web *w, http_req *rq)
                                  sh.code_kind ? "true" : "false");
     if (rc == RS_OK)
         audit_rq(w, rq, "share.created", &sh, (const char *)d.p);
-    rc = rc ? rc : rs_buf_printf(&b, "{\"id\":\"%s\",\"url\":\"%s/s/%s\",\"share\":", id, base_url(w, rq), tok);
+    rs_buf url = RS_BUF_INIT, svg = RS_BUF_INIT;
+    rc = rc ? rc : rs_buf_printf(&url, "%s/s/%s", base_url(w, rq), tok);
+    rc = rc ? rc : rs_buf_printf(&b, "{\"id\":\"%s\",\"url\":", id);
+    rc = rc ? rc : http_json_str(&b, (const char *)url.p);
+    /* the handout's QR code: now or never, the token is not kept (qr.h) */
+    if (rc == RS_OK && qr && share_qr_svg((const char *)url.p, &svg, &err) == RS_OK) {
+        rc = rs_buf_puts(&b, ",\"qr_svg\":");
+        rc = rc ? rc : http_json_str(&b, (const char *)svg.p);
+    }
+    rc = rc ? rc : rs_buf_puts(&b, ",\"share\":");
     rc = rc ? rc : share_json(&b, &sh);
     rc = rc ? rc : rs_buf_putc(&b, '}');
+    memset(tok, 0, sizeof tok);
+    if (url.p)
+        memset(url.p, 0, url.len);
+    rs_buf_free(&url);
+    rs_buf_free(&svg);
     http_set_header(rq, "Cache-Control", "no-store");
     rc = rc ? http_reply_error(rq, 503, "out of memory") : http_reply_json(rq, 201, &b);
     share_clear(&sh);
@@ -515,6 +538,60 @@ static int api_audit(http_req *rq, void *ctx)
     return audit_reply(ctx, rq, http_req_query(rq, "study"), http_req_query(rq, "share"));
 }
 
+/* ---- cross-site requests -------------------------------------------------------------------------- */
+
+/* Length of the "scheme://host[:port]" part of an absolute URL, 0 when it is not one. */
+static size_t origin_len(const char *url)
+{
+    const char *p = strstr(url, "://");
+    return p ? (size_t)(p + 3 - url) + strcspn(p + 3, "/?#") : 0;
+}
+
+static int same_origin(const char *origin, const char *url)
+{
+    size_t n = origin_len(url);
+    return n && strlen(origin) == n && !strncasecmp(origin, url, n);
+}
+
+/* A state-changing request that a page of another site made the browser send (CSRF). Browsers say
+ * where a request comes from (Sec-Fetch-Site, Origin); other clients (curl, a RIS) send neither.
+ * The session cookie is SameSite=Strict already; this also covers Basic credentials a browser
+ * remembers and the loopback bootstrap, which needs no credentials at all. */
+static int cross_site(share_web *w, http_req *rq)
+{
+    const char *m = http_req_method(rq);
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS"))
+        return 0;
+    const char *sfs = http_req_header(rq, "Sec-Fetch-Site");
+    if (sfs && strcmp(sfs, "same-origin") && strcmp(sfs, "none"))
+        return 1;
+    const char *o = http_req_header(rq, "Origin");
+    return o && !same_origin(o, http_req_base_url(rq)) && !(w->public_url[0] && same_origin(o, w->public_url));
+}
+
+/* The loopback bootstrap trusts this machine, not every page its browser shows: a DNS name rebound
+ * to 127.0.0.1 by a web site (or a reverse proxy on this machine, passing on the public name) must
+ * not get in. Such requests carry a dotted DNS name in Host; a browser at an IP literal or a
+ * single-label name (localhost, the machine's own name) is this machine's user. */
+static int host_is_local(http_req *rq)
+{
+    const char *h = http_req_header(rq, "Host");
+    if (!h || h[0] == '[')
+        return 1;
+    size_t n = strcspn(h, ":");
+    if (strspn(h, "0123456789.") == n || !memchr(h, '.', n))
+        return 1;
+    static const char suffix[] = ".localhost";
+    return n >= sizeof suffix - 1 && !strncasecmp(h + n - (sizeof suffix - 1), suffix, sizeof suffix - 1);
+}
+
+static int open_bootstrap(share_web *w, http_req *rq)
+{
+    int users = 1;
+    return auth_user_count(w->auth, &users, NULL) == RS_OK && users == 0 && http_req_peer_is_loopback(rq) &&
+           host_is_local(rq);
+}
+
 /* ---- login and the auth hook -------------------------------------------------------------------- */
 
 /* Failed staff logins (form or Basic) per address: 1 and *retry when over the limit. */
@@ -541,6 +618,8 @@ static int api_login(http_req *rq, void *ctx)
     rs_err err;
     rs_err_clear(&err);
     http_req_body(rq, &p, &n);
+    if (cross_site(w, rq))
+        return http_reply_error(rq, 403, "cross-site request refused");
     if (n > 8192 || jsonin_parse(p, n, &j, &err))
         return http_reply_error(rq, 400, "expected {\"user\": \"...\", \"password\": \"...\"}");
     auth_user u;
@@ -579,6 +658,8 @@ static int api_logout(http_req *rq, void *ctx)
 {
     share_web *w = ctx;
     char sid[TOKEN_CHARS + 2];
+    if (cross_site(w, rq))
+        return http_reply_error(rq, 403, "cross-site request refused");
     if (auth_cookie_get(http_req_header(rq, "Cookie"), AUTH_COOKIE, sid, sizeof sid))
         auth_session_end(w->auth, sid, NULL);
     rs_buf c = RS_BUF_INIT, b = RS_BUF_INIT;
@@ -598,6 +679,8 @@ int share_web_auth(http_req *rq, void *ctx)
     char sid[TOKEN_CHARS + 2];
     const char *authz = http_req_header(rq, "Authorization");
     int ok = 0;
+    if (cross_site(w, rq))
+        return -403;
     if (auth_cookie_get(http_req_header(rq, "Cookie"), AUTH_COOKIE, sid, sizeof sid))
         ok = auth_session_lookup(w->auth, sid, now_s(), &u, NULL) == RS_OK;
     int64_t retry;
@@ -611,11 +694,45 @@ int share_web_auth(http_req *rq, void *ctx)
     }
     if (ok)
         return u.role == AUTH_ADMIN ? HTTP_ROLE_ADMIN : HTTP_ROLE_STAFF;
-    int users = 1;
-    if (!authz && auth_user_count(w->auth, &users, NULL) == RS_OK && users == 0 && http_req_peer_is_loopback(rq))
+    if (!authz && open_bootstrap(w, rq))
         return HTTP_ROLE_STAFF;
-    http_set_header(rq, "WWW-Authenticate", "Basic realm=\"radshare\", charset=\"UTF-8\"");
+    /* the staff page's own requests say so: a challenge would make the browser pop up its Basic dialog
+       over the page's sign-in form */
+    if (!http_req_header(rq, "X-Requested-With"))
+        http_set_header(rq, "WWW-Authenticate", "Basic realm=\"radshare\", charset=\"UTF-8\"");
     return -401;
+}
+
+/* GET /api/session: who the staff page is talking for, without a challenge. */
+static int api_session(http_req *rq, void *ctx)
+{
+    share_web *w = ctx;
+    auth_user u;
+    char sid[TOKEN_CHARS + 2];
+    rs_buf b = RS_BUF_INIT;
+    int rc;
+    if (auth_cookie_get(http_req_header(rq, "Cookie"), AUTH_COOKIE, sid, sizeof sid) &&
+        auth_session_lookup(w->auth, sid, now_s(), &u, NULL) == RS_OK)
+        rc = rs_buf_printf(&b, "{\"user\":\"%s\",\"role\":\"%s\"}", u.name, auth_role_name(u.role));
+    else
+        rc = rs_buf_printf(&b, "{\"user\":null,\"open\":%s}", open_bootstrap(w, rq) ? "true" : "false");
+    http_set_header(rq, "Cache-Control", "no-store");
+    rc = rc ? http_reply_error(rq, 503, "out of memory") : http_reply_json(rq, 200, &b);
+    rs_buf_free(&b);
+    return rc;
+}
+
+/* GET /staff: the staff page (src/web/staff.html; its script and style are served under /viewer/ like
+   the viewer's), under a strict CSP: nothing but radshare's own files, the QR image as a blob: URL. */
+static int staff_page(http_req *rq, void *ctx)
+{
+    if (*http_req_subpath(rq))
+        return http_reply_error(rq, 404, "no such page");
+    http_set_header(rq, "Content-Security-Policy",
+                    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+                    "form-action 'self'; frame-ancestors 'none'");
+    http_set_header(rq, "Referrer-Policy", "no-referrer"); /* links shown in the page carry tokens */
+    return http_reply_asset(rq, "staff.html", NULL);
 }
 
 /* ---- setup --------------------------------------------------------------------------------------- */
@@ -656,6 +773,12 @@ void share_web_set_dicomweb(share_web *w, dicomweb *dw)
     w->dw = dw;
 }
 
+void share_web_set_report_source(share_web *w, share_web_report_fn fn, void *ctx)
+{
+    w->report_fn = fn;
+    w->report_ctx = ctx;
+}
+
 void share_web_free(share_web *w)
 {
     if (!w)
@@ -689,5 +812,7 @@ int share_web_register(http_server *srv, share_web *w, rs_err *err)
     rc = rc ? rc : http_server_route_opts(srv, "GET", "/api/audit", api_audit, w, &staff);
     rc = rc ? rc : http_server_route_opts(srv, "POST", "/api/login", api_login, w, &small);
     rc = rc ? rc : http_server_route_opts(srv, "POST", "/api/logout", api_logout, w, &small);
+    rc = rc ? rc : http_server_route_opts(srv, "GET", "/api/session", api_session, w, &small);
+    rc = rc ? rc : http_server_route_opts(srv, "GET", "/staff", staff_page, w, &small);
     return rc ? rs_err_set(err, rc, "cannot register the share routes") : RS_OK;
 }

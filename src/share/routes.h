@@ -10,6 +10,8 @@
  *   POST /api/shares, GET /api/shares[?study=UID], GET|DELETE /api/shares/{id}   (staff)
  *   GET  /api/audit?study=UID|share=ID   (staff) and share_web_study_audit for /api/studies/{uid}/audit
  *   POST /api/login {"user","password"} -> session cookie; POST /api/logout
+ *   GET  /api/session               who the caller is: {"user","role"} or {"user":null,"open":bool}
+ *   GET  /staff                     the staff page (src/web/staff/, docs/staff.md); /staff/{file} its assets
  * plus share_web_auth, the http auth hook (Basic or session cookie).
  *
  * Every access to a share, granted or refused, is appended to the audit trail with the share id
@@ -47,6 +49,11 @@ int share_web_auth(http_req *rq, void *ctx);
 
 /* GET /api/studies/{uid}/audit, for the api module's router to call: {"records":[...]} */
 int share_web_study_audit(http_req *rq, share_web *w, const char *study_uid);
+
+/* Where study.json's "report" comes from (the report module, wired by serve): append the report
+ * of share_id as a JSON object to out and return RS_OK, or RS_ENOTFOUND (then "report": null). */
+typedef int (*share_web_report_fn)(void *ctx, const char *share_id, rs_buf *out);
+void share_web_set_report_source(share_web *w, share_web_report_fn fn, void *ctx);
 
 /* For other modules (report): the audit log and the share db this context owns. */
 audit_log *share_web_audit(share_web *w);

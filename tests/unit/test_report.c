@@ -169,6 +169,17 @@ static void test_db(void)
     CHECK_EQ_INT(report_delivery_list(db, "1.2.3", 0, &b, &err), RS_OK);
     CHECK(strstr((char *)b.p, "\"channel\":\"email\"") && strstr((char *)b.p, "\"channel\":\"hl7\""));
     CHECK(strstr((char *)b.p, "TOKEN") == NULL);   /* the list never shows the link */
+    /* the viewer's report: as written (no link sentence, no token), author, date */
+    rs_buf_reset(&b);
+    CHECK_EQ_INT(report_share_json(db, "sh1", &b, &err), RS_OK);
+    CHECK(strncmp((char *)b.p, "{\"text\":\"Normal knee.", 21) == 0);
+    CHECK(strstr((char *)b.p, "\"author\":\"Dr R\"") && strstr((char *)b.p, "\"recipient\":\"Dr A\""));
+    CHECK(strstr((char *)b.p, "TOKEN") == NULL && strstr((char *)b.p, "viewed online") == NULL);
+    const char *day = strstr((char *)b.p, "\"date\":\"");
+    CHECK(day && strspn(day + 8, "0123456789") == 8 && day[16] == '"');
+    rs_buf_reset(&b);
+    CHECK_EQ_INT(report_share_json(db, "other", &b, &err), RS_ENOTFOUND);
+    CHECK_EQ_INT(b.len, 0);
     rs_buf_reset(&b);
     CHECK_EQ_INT(report_delivery_list(db, "9.9.9", 0, &b, &err), RS_OK);
     CHECK_EQ_STR((char *)b.p, "[]");

@@ -2,7 +2,8 @@
  * test_share.c - share links against a real state.sqlite in a temporary directory, with the clock
  * driven by the test: token format and entropy, nothing secret at rest, expiry, revocation seen by
  * another connection on the very next resolve, scope, access codes (secret and birth date) with their
- * per-share and per-address locks surviving a reopen, the unknown-token throttle, unlock grants.
+ * per-share and per-address locks surviving a reopen, the unknown-token throttle, unlock grants, the
+ * handout's QR code (its SVG runs are libqrencode's modules).
  */
 #include <fcntl.h>
 #include <sodium.h>
@@ -12,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <qrencode.h>
+
+#include "share/qr.h"
 #include "share/share.h"
 #include "util/buf.h"
 #include "t.h"
@@ -366,6 +370,42 @@ static void test_guessing(share_db *db)
     CHECK_EQ_INT(resolve(db, tok, "203.0.113.50", T0 + 10 + SHARE_GUESS_WINDOW, NULL), SHARE_OK);
 }
 
+/* The SVG's runs redrawn into a matrix are exactly libqrencode's modules; refusals for nothing / too long. */
+static void test_qr(void)
+{
+    const char *url = "https://radshare.example.org/s/4dkQ5bGrQbu1XkuYjTwkiDlUYNkBgXZLBu_eJiR7LAw";
+    rs_buf b = RS_BUF_INIT;
+    rs_err err;
+    CHECK_EQ_INT(share_qr_svg(url, &b, &err), RS_OK);
+    QRcode *q = QRcode_encodeString8bit(url, 0, QR_ECLEVEL_M);
+    CHECK(q != NULL);
+    if (!q || !b.p)
+        return;
+    int w = q->width, side = 0, x, y, run, dark = 0, same = 1;
+    CHECK(strncmp((char *)b.p, "<svg ", 5) == 0 && strstr((char *)b.p, "</svg>") != NULL);
+    const char *vb = strstr((char *)b.p, "viewBox=\"0 0 ");
+    CHECK(vb && sscanf(vb + 13, "%d", &side) == 1 && side == w + 8);
+    unsigned char *m = calloc((size_t)w * w, 1);
+    for (const char *p = strstr((char *)b.p, " d=\""); p && (p = strchr(p, 'M')); p++)
+        if (sscanf(p, "M%d %dh%dv1h-", &x, &y, &run) == 3 && y - 4 < w)
+            for (int i = 0; i < run && x - 4 + i < w; i++)
+                m[(y - 4) * w + x - 4 + i] = 1;
+    for (int i = 0; i < w * w; i++) {
+        same &= m[i] == (q->data[i] & 1);
+        dark += m[i];
+    }
+    CHECK(same && dark > w);
+    free(m);
+    QRcode_free(q);
+    CHECK_EQ_INT(share_qr_svg("", &b, &err), RS_EINVAL);
+    char *big = malloc(SHARE_QR_MAX_TEXT + 2);
+    memset(big, 'a', SHARE_QR_MAX_TEXT + 1);
+    big[SHARE_QR_MAX_TEXT + 1] = 0;
+    CHECK_EQ_INT(share_qr_svg(big, &b, &err), RS_EINVAL);
+    free(big);
+    rs_buf_free(&b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/rs-test-share-XXXXXX");
@@ -380,6 +420,7 @@ int main(void)
     test_list(db);
     test_codes(&db);
     test_guessing(db);
+    test_qr();
     share_close(db);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
