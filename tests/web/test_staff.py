@@ -33,28 +33,13 @@ from aiosmtpd.controller import Controller
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rstest import RADSHARE, free_port, tap  # noqa: E402
+
+ok = tap
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", os.path.join(ROOT, "build/radshare")))
 USER, PASSWORD = "dr.lambert", "a long staff password"
-n = failed = 0
-
-
-def ok(cond, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not cond
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, what), flush=True)
-    if not cond and detail:
-        print("# " + str(detail)[:600].replace("\n", "\n# "), flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def http(method, url, body=None, headers=None):
@@ -338,11 +323,11 @@ def main():
         ctl.stop()
         mllp.close()
         log.close()
-        if failed:
+        if tap.failed:
             print("# server log: " + open(os.path.join(tmp, "server.log"), errors="replace").read()[-1500:].replace("\n", "\n# "))
         shutil.rmtree(tmp, ignore_errors=True)
-    print("# %d passed, %d failed" % (n - failed, failed))
-    return 1 if failed else 0
+    print("# %d passed, %d failed" % (tap.n - tap.failed, tap.failed))
+    return tap.status()
 
 
 if __name__ == "__main__":
