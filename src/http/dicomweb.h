@@ -63,6 +63,10 @@ int wado_frames(dicomweb *dw, http_req *rq, const dw_target *t, const char *list
 struct render_params;
 int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, int thumbnail, const char *forced_mime,
                 const struct render_params *params);
+/* Study or series /rendered: every frame of every instance (series, then instance number order). */
+int wado_rendered_of(dicomweb *dw, http_req *rq, const dw_target *t);
+/* /instances/{uid}/bulk/{path}: the bulk value the metadata's BulkDataURI names. */
+int wado_bulk(dicomweb *dw, http_req *rq, const dw_target *t, const char *path);
 /* Study or series thumbnail: its first instance's. */
 int wado_thumbnail_of(dicomweb *dw, http_req *rq, const dw_target *t);
 /* WADO-URI: /wado?requestType=WADO&... */
