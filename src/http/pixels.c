@@ -152,6 +152,7 @@ static int reply_frames(http_req *rq, frames_ctx *fc, const char *etag_list, int
         return RS_OK;
     }
     http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+    http_set_header(rq, "Vary", "Accept"); /* the syntax, so the bytes, depend on it */
     rs_err err;
     rs_err_clear(&err);
     rc = dw_reply_parts(rq, fc->tc.part_type, frame_part, fc, frames_free, &err);
@@ -567,15 +568,13 @@ int wado_rendered_of(dicomweb *dw, http_req *rq, const dw_target *t)
     store_query q = {.level = STORE_LEVEL_IMAGE, .model = STORE_STUDY_ROOT, .keys = ks.key, .n_keys = ks.n};
     rc = rc ? rc : store_query_run(dw->st, &q, collect_sop, r, &err);
     store_keyset_free(&ks);
-    if (rc == RS_ELIMIT)
-        rc = http_reply_error(rq, 413, "more than 100000 instances: ask per series");
-    else if (rc)
-        rc = http_reply_error(rq, http_status_for(rc), "%s", err.msg[0] ? err.msg : rs_strerror(rc));
     if (rc) {
         rendered_free(r);
-        return rc;
+        return rc == RS_ELIMIT ? http_reply_error(rq, 413, "more than 100000 instances: ask per series")
+                               : http_reply_error(rq, http_status_for(rc), "%s", err.msg[0] ? err.msg : rs_strerror(rc));
     }
-    qsort(r->v, r->n, sizeof *r->v, sop_cmp);
+    if (r->n)
+        qsort(r->v, r->n, sizeof *r->v, sop_cmp);
     http_set_header(rq, "Cache-Control", "private, no-cache");
     rc = dw_reply_parts(rq, fmt == RENDER_JPEG ? "image/jpeg" : "image/png", rendered_part, r, rendered_free, &err);
     if (rc == RS_OK)

@@ -278,6 +278,7 @@ static int retrieve_objects(dicomweb *dw, http_req *rq, const dw_target *t)
             return RS_OK;
         }
         http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+        http_set_header(rq, "Vary", "Accept"); /* the syntax, so the bytes, depend on it */
     }
     return http_reply_stream(rq, 200, "multipart/related; type=\"application/dicom\"; boundary=" BOUNDARY, mp_read, m,
                              mp_free);
