@@ -16,6 +16,7 @@
 #include "../dicom/reader.h"
 #include "../dicom/tag.h"
 #include "../render/render.h"
+#include "../util/vec.h"
 #include "dicomweb.h"
 #include "parts.h"
 #include "transcode.h"
@@ -470,14 +471,8 @@ static int collect_sop(void *ctx, const store_match *m)
     rendered_ctx *r = ctx;
     if (r->n == 100000)
         return RS_ELIMIT;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        sop_entry *nv = realloc(r->v, cap * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        r->v = nv;
-        r->cap = cap;
-    }
+    if (rs_grow((void **)&r->v, &r->cap, r->n, sizeof *r->v, 64))
+        return RS_ENOMEM;
     sop_entry *e = &r->v[r->n++];
     snprintf(e->sop, sizeof e->sop, "%s", m->sop_uid);
     snprintf(e->series, sizeof e->series, "%s", m->series_uid ? m->series_uid : "");

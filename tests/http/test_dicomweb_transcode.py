@@ -324,6 +324,14 @@ def check_fuzzy(srv, work, rng):
     for q, want, what in cases:
         st, got, h = found(q)
         report(st == 200 and got == want and "warning" not in h, f"fuzzy: {what}", f"{st} {got} {h.get('warning')}")
+    st, res, _ = srv.json("/dicom-web/instances?PatientName=m%C3%BCller&fuzzymatching=true")
+    report(st == 200 and [val(r, "0020000D") for r in res] == [names["Müller^Anna"]], "fuzzy at instance level")
+    st, res, _ = srv.json("/dicom-web/series?PatientName=smi&fuzzymatching=true&Modality=CT")
+    report(st == 200 and [val(r, "0020000D") for r in res] == [names["Smith^Jane"]],
+           "fuzzy at series level, with another key")
+    st, res, _ = srv.json(f"/dicom-web/studies?ReferringPhysicianName=wh&fuzzymatching=true&StudyInstanceUID={names['Doe^John']}")
+    st2, res2, _ = srv.json(f"/dicom-web/studies?ReferringPhysicianName=xy&fuzzymatching=true&StudyInstanceUID={names['Doe^John']}")
+    report(st == st2 == 200 and len(res) == 1 and res2 == [], "fuzzy on another person name (ReferringPhysicianName)")
     st, a, _ = srv.json("/dicom-web/studies?PatientName=j&fuzzymatching=true&limit=1")
     st2, b, _ = srv.json("/dicom-web/studies?PatientName=j&fuzzymatching=true&limit=1&offset=1")
     st3, c, _ = srv.json("/dicom-web/studies?PatientName=j&fuzzymatching=true")
