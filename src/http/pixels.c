@@ -147,7 +147,8 @@ static int reply_frames(http_req *rq, frames_ctx *fc, const char *etag_list, int
                                 "builds for one answer: ask transfer-syntax=* or use /frames",
                                 (unsigned long long)native, (unsigned long long)(DW_TC_MAX_PIXELS >> 20));
     }
-    if (etag_list && snprintf(etag, sizeof etag, "%.32s-%s-%s", fc->p.info.hash, fc->tc.ts, etag_list) < (int)sizeof etag &&
+    if (etag_list && snprintf(etag, sizeof etag, "%.32s-%s-%s-%s", fc->p.info.hash, fc->tc.part_type, fc->tc.ts, etag_list) <
+                         (int)sizeof etag &&
         http_etag_check(rq, etag)) {
         frames_free(fc);
         return RS_OK;

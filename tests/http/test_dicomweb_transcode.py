@@ -383,6 +383,24 @@ def main():
             d.save_as(lossy)
             uploads.append(open(lossy, "rb").read())
             cases.append(("jpeg-baseline", lossy, base8, "1.2.840.10008.1.2.4.50", "image/jpeg", 2))
+        # colour JPEG baseline: DCMTK stores it YBR_FULL_422; decompressed it is RGB
+        rgb_smooth = os.path.join(work, "rgb-smooth.dcm")
+        d = make_rgb(rgb_smooth, study, series_mono, rng)
+        y, x = np.mgrid[0:32, 0:32]
+        d.PixelData = np.stack([x * 8, y * 8, (x + y) * 4], axis=-1).astype(np.uint8).tobytes()
+        d.InstanceNumber = 5
+        d.save_as(rgb_smooth)
+        ybr = os.path.join(work, "ybr.dcm")
+        if report(compress(["dcmcjpeg", "+eb"], rgb_smooth, ybr) and
+                  pydicom.dcmread(ybr).PhotometricInterpretation == "YBR_FULL_422",
+                  "RGB made lossy with dcmcjpeg +eb: stored YBR_FULL_422"):
+            d = pydicom.dcmread(ybr)
+            d.SOPInstanceUID = d.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            for kw in ("LossyImageCompression", "LossyImageCompressionMethod", "LossyImageCompressionRatio"):
+                if kw in d:
+                    delattr(d, kw)  # a writer that forgot them: radshare must add them when it decompresses
+            d.save_as(ybr)
+            uploads.append(open(ybr, "rb").read())
         uploads.append(open(single, "rb").read())
         st, res = stow(srv, uploads)
         report(st == 200, f"STOW-RS stores {len(uploads)} instances", str(res)[:300])
@@ -392,6 +410,59 @@ def main():
             check_frames(srv, label, path, original, ts, media, tol, work)
             if "multi" not in label:
                 check_instance(srv, label, path, src, original, tol > 0, work)
+
+        st, h, body = srv.get(url(ybr), {"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={EXPLICIT}'})
+        parts = parse_multipart(body, h.get("content-type", "")) if st == 200 else []
+        fy = os.path.join(work, "ybr-explicit.dcm")
+        if parts:
+            open(fy, "wb").write(parts[0][1])
+        dy = pydicom.dcmread(fy) if parts else None
+        diff = (np.abs(np.frombuffer(dy.PixelData, np.uint8).astype(int) -
+                       np.frombuffer(pydicom.dcmread(rgb_smooth).PixelData, np.uint8).astype(int)).mean()
+                if dy is not None and len(dy.PixelData) == 32 * 32 * 3 else 999)
+        report(dy is not None and dy.PhotometricInterpretation == "RGB" and dy.PlanarConfiguration == 0
+               and dy.LossyImageCompression == "01" and dy.LossyImageCompressionMethod == "ISO_10918_1" and diff < 3,
+               "YBR_FULL_422 JPEG without lossy attributes asked in Explicit VR LE: RGB interleaved, Lossy Image "
+               "Compression 01 / ISO_10918_1 added, close to the original",
+               f"{st} {dy.PhotometricInterpretation if dy else ''} mean diff {diff}")
+        errs = dciodvfy_errors(fy) - dciodvfy_errors(rgb_smooth) - dciodvfy_errors(ybr) if dy else {"no file"}
+        report(not errs, "... and dciodvfy finds no new error in it", "; ".join(errs)[:300])
+
+        # native but not little endian explicit: big endian and deflated (DCMTK dcmconv)
+        n_extra = 0
+        for label, opt, tsu in (("big endian", "+tb", "1.2.840.10008.1.2.2"), ("deflated", "+td", "1.2.840.10008.1.2.1.99")):
+            f = os.path.join(work, f"{opt}.dcm")
+            ok = run(["dcmconv", opt, single, f]).returncode == 0
+            if ok:
+                d = pydicom.dcmread(f)
+                d.SOPInstanceUID = d.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+                d.save_as(f)
+                ok = pydicom.dcmread(f).file_meta.TransferSyntaxUID == tsu and stow(srv, [open(f, "rb").read()])[0] == 200
+            n_extra += report(ok, f"{label} instance made with dcmconv {opt} and stored")
+            want = pydicom.dcmread(single).PixelData
+            st, h, body = srv.get(url(f) + "/frames/1", {"Accept": OCTET})
+            parts = parse_multipart(body, h.get("content-type", "")) if st == 200 else []
+            report(st == 200 and len(parts) == 1 and parts[0][1] == want and f"transfer-syntax={EXPLICIT}" in parts[0][0],
+                   f"{label}: frame as octet-stream is the little-endian pixel data, labelled Explicit VR LE",
+                   parts[0][0] if parts else str(st))
+            st, h, body = srv.get(url(f), {"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={EXPLICIT}'})
+            parts = parse_multipart(body, h.get("content-type", "")) if st == 200 else []
+            fo = os.path.join(work, f"{opt}-explicit.dcm")
+            if parts:
+                open(fo, "wb").write(parts[0][1])
+            report(bool(parts) and pydicom.dcmread(fo).file_meta.TransferSyntaxUID == EXPLICIT
+                   and pydicom.dcmread(fo).PixelData == want and pydicom.dcmread(fo).PatientName == "Doe^John",
+                   f"{label}: instance rewritten in Explicit VR LE")
+
+        # caching: the ETag depends on the syntax asked, and revalidates
+        jl = url(next(c[1] for c in cases if c[0] == "jpeg-ls")) + "/frames/1"
+        st1, h1, _ = srv.get(jl, {"Accept": OCTET})
+        st2, h2, _ = srv.get(jl, {"Accept": OCTET + "; transfer-syntax=*"})
+        st3, _, b3 = srv.get(jl, {"Accept": OCTET, "If-None-Match": h1.get("etag", "none")})
+        st4, _, _ = srv.get(jl, {"Accept": OCTET + "; transfer-syntax=*", "If-None-Match": h1.get("etag", "none")})
+        report(st1 == st2 == 200 and h1.get("etag") and h1.get("etag") != h2.get("etag") and st3 == 304 and st4 == 200
+               and "Accept" in h1.get("vary", ""), "frames: ETag per syntax (304 on the same, 200 on another), Vary: Accept",
+               f"{h1.get('etag')} {h2.get('etag')} {st3} {st4} {h1.get('vary')}")
 
         # native instance: octet-stream is its bytes; asking a compressed syntax is a 406 naming what can be done
         st, h, body = srv.get(url(single) + "/frames/1", {"Accept": OCTET})
@@ -422,7 +493,8 @@ def main():
             fp = os.path.join(work, f"series-{i}.dcm")
             open(fp, "wb").write(p[1])
             tss.add(str(pydicom.dcmread(fp).file_meta.TransferSyntaxUID))
-        n_series = sum(1 for c in cases if "multi" not in c[0]) + 1
+        # + the native one, the YBR JPEG, big endian and deflated
+        n_series = sum(1 for c in cases if "multi" not in c[0]) + 2 + n_extra
         report(st == 200 and len(parts) == n_series and tss == {EXPLICIT},
                f"series of {n_series} instances in mixed syntaxes, all streamed as Explicit VR LE", f"{st} {len(parts)} {tss}")
 
