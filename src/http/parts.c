@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/log.h"
+
 #define PARTS_BOUNDARY "radshare-parts-5c2e9a71"
 
 typedef struct parts {
@@ -19,7 +21,7 @@ typedef struct parts {
     rs_buf out;        /* what is being sent */
     size_t off;
     int done;
-    rs_buf body;
+    dw_part part;
     rs_err err;
 } parts;
 
@@ -29,18 +31,20 @@ static void parts_free(void *p)
     if (s->free_fn)
         s->free_fn(s->ctx);
     rs_buf_free(&s->out);
-    rs_buf_free(&s->body);
+    rs_buf_free(&s->part.body);
     free(s);
 }
 
 /* The next part (or the closing delimiter) into s->out. RS_OK, or an error. */
 static int produce(parts *s)
 {
-    char ctype[256] = "application/octet-stream";
+    dw_part *p = &s->part;
     rs_buf_reset(&s->out);
-    rs_buf_reset(&s->body);
+    rs_buf_reset(&p->body);
+    snprintf(p->ctype, sizeof p->ctype, "application/octet-stream");
+    p->location[0] = 0;
     s->off = 0;
-    int rc = s->next(s->ctx, s->i, &s->body, ctype, sizeof ctype, &s->err);
+    int rc = s->next(s->ctx, s->i, p, &s->err);
     if (rc == 1) {
         s->done = 1;
         return rs_buf_puts(&s->out, "--" PARTS_BOUNDARY "--\r\n");
@@ -48,9 +52,11 @@ static int produce(parts *s)
     if (rc)
         return rc;
     s->i++;
-    rc = rs_buf_printf(&s->out, "--" PARTS_BOUNDARY "\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n", ctype,
-                       s->body.len);
-    rc = rc ? rc : rs_buf_append(&s->out, s->body.p, s->body.len);
+    rc = rs_buf_printf(&s->out, "--" PARTS_BOUNDARY "\r\nContent-Type: %s\r\n", p->ctype);
+    if (rc == RS_OK && p->location[0])
+        rc = rs_buf_printf(&s->out, "Content-Location: %s\r\n", p->location);
+    rc = rc ? rc : rs_buf_printf(&s->out, "Content-Length: %zu\r\n\r\n", p->body.len);
+    rc = rc ? rc : rs_buf_append(&s->out, p->body.p, p->body.len);
     return rc ? rc : rs_buf_puts(&s->out, "\r\n");
 }
 
@@ -60,8 +66,11 @@ static ssize_t parts_read(void *p, uint8_t *buf, size_t max)
     if (s->off == s->out.len) {
         if (s->done)
             return 0;
-        if (produce(s))
+        if (produce(s)) { /* the status is sent already: the client sees a cut multipart */
+            rs_log(RS_LOG_WARN, "http: part %zu of a multipart answer failed: %s (answer cut)", s->i + 1,
+                   s->err.msg[0] ? s->err.msg : "out of memory");
             return -1;
+        }
     }
     size_t k = s->out.len - s->off < max ? s->out.len - s->off : max;
     memcpy(buf, s->out.p + s->off, k);

@@ -12,11 +12,16 @@
 #include "../util/err.h"
 #include "http.h"
 
-/*
- * Produce part i (0-based) into body (empty on entry) with its Content-Type (header value) in
- * ctype[cap]. RS_OK, 1 when there are no more parts, or an RS_E* code.
- */
-typedef int (*dw_part_fn)(void *ctx, size_t i, rs_buf *body, char *ctype, size_t cap, rs_err *err);
+/* One part being made: its body and header values (location: Content-Location, "" for none). */
+typedef struct dw_part {
+    rs_buf body;
+    char ctype[256];
+    char location[640];
+} dw_part;
+
+/* Produce part i (0-based) into p (empty on entry; ctype defaults to application/octet-stream).
+   RS_OK, 1 when there are no more parts, or an RS_E* code. */
+typedef int (*dw_part_fn)(void *ctx, size_t i, dw_part *p, rs_err *err);
 
 /*
  * Answer 200 multipart/related; type="part_type" with the parts of next. The first part is made

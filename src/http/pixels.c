@@ -16,6 +16,7 @@
 #include "../dicom/reader.h"
 #include "../dicom/tag.h"
 #include "../render/render.h"
+#include "../util/log.h"
 #include "../util/vec.h"
 #include "dicomweb.h"
 #include "parts.h"
@@ -106,12 +107,13 @@ static void frames_free(void *c)
     free(fc);
 }
 
-static int frame_part(void *c, size_t i, rs_buf *body, char *ctype, size_t cap, rs_err *err)
+static int frame_part(void *c, size_t i, dw_part *part, rs_err *err)
 {
     frames_ctx *fc = c;
+    rs_buf *body = &part->body;
     if (i == (fc->whole ? 1 : fc->n))
         return 1;
-    snprintf(ctype, cap, "%s; transfer-syntax=%s", fc->tc.part_type, fc->tc.ts);
+    snprintf(part->ctype, sizeof part->ctype, "%s; transfer-syntax=%s", fc->tc.part_type, fc->tc.ts);
     int rc = RS_OK;
     if (fc->whole) { /* size checked by reply_frames */
         for (uint32_t k = 0; k < codec_get_desc(fc->p.img)->frames && rc == RS_OK; k++)
@@ -373,13 +375,13 @@ static void blob_free(void *c)
     free(c);
 }
 
-static int blob_part(void *c, size_t i, rs_buf *body, char *ctype, size_t cap, rs_err *err)
+static int blob_part(void *c, size_t i, dw_part *part, rs_err *err)
 {
     blob_ctx *b = c;
     if (i == 1)
         return 1;
-    snprintf(ctype, cap, "application/octet-stream; transfer-syntax=" DCM_TS_EXPLICIT_LE);
-    return rs_buf_append(body, b->e->v.bytes, b->e->len);
+    snprintf(part->ctype, sizeof part->ctype, "application/octet-stream; transfer-syntax=" DCM_TS_EXPLICIT_LE);
+    return rs_buf_append(&part->body, b->e->v.bytes, b->e->len);
 }
 
 int wado_bulk(dicomweb *dw, http_req *rq, const dw_target *t, const char *path)
@@ -450,6 +452,7 @@ typedef struct rendered_ctx {
     dicomweb *dw;
     dw_target t;            /* its UIDs point into study/series below: the request's die with the handler */
     char study[STORE_UID_MAX + 1], series[STORE_UID_MAX + 1];
+    char base[256];         /* the request's base URL, for each part's Content-Location */
     render_params rp;
     sop_entry *v;
     size_t n, cap, next;    /* next: instance to open */
@@ -498,7 +501,7 @@ static int sop_cmp(const void *a, const void *b)
     return strcmp(x->sop, y->sop);
 }
 
-static int rendered_part(void *c, size_t i, rs_buf *body, char *ctype, size_t cap, rs_err *err)
+static int rendered_part(void *c, size_t i, dw_part *part, rs_err *err)
 {
     rendered_ctx *r = c;
     for (;;) {
@@ -510,6 +513,10 @@ static int rendered_part(void *c, size_t i, rs_buf *body, char *ctype, size_t ca
             int rc = pix_open(r->dw, &one, &r->p);
             if (rc == RS_ENOTFOUND)
                 continue; /* no pixel data (a report, a key object): nothing to render */
+            if (rc == RS_EUNSUPPORTED) { /* one odd instance does not take the study's images away */
+                rs_log(RS_LOG_WARN, "WADO-RS rendered: instance %s skipped: %s", one.instance, r->p.err.msg);
+                continue;
+            }
             if (rc) {
                 *err = r->p.err;
                 return rc;
@@ -523,9 +530,13 @@ static int rendered_part(void *c, size_t i, rs_buf *body, char *ctype, size_t ca
         r->open = 0;
     }
     const char *mime = NULL;
-    int rc = render_frame(r->p.f, r->p.img, r->frame++, &r->rp, body, &mime, err);
-    if (rc == RS_OK)
-        snprintf(ctype, cap, "%s", mime);
+    int rc = render_frame(r->p.f, r->p.img, r->frame++, &r->rp, &part->body, &mime, err);
+    if (rc == RS_OK) {
+        const sop_entry *e = &r->v[r->next - 1];
+        snprintf(part->ctype, sizeof part->ctype, "%s", mime);
+        snprintf(part->location, sizeof part->location, "%s" DICOMWEB_PREFIX "/studies/%s/series/%s/instances/%s/frames/%u/rendered",
+                 r->base, r->study, e->series, e->sop, r->frame);
+    }
     return rc;
 }
 
@@ -538,6 +549,7 @@ int wado_rendered_of(dicomweb *dw, http_req *rq, const dw_target *t)
     r->t = *t;
     snprintf(r->study, sizeof r->study, "%s", t->study);
     snprintf(r->series, sizeof r->series, "%s", t->series ? t->series : "");
+    snprintf(r->base, sizeof r->base, "%s", http_req_base_url(rq));
     r->t.study = r->study;
     r->t.series = t->series ? r->series : NULL;
     r->rp = (render_params)RENDER_PARAMS_DEFAULT;

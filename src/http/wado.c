@@ -29,6 +29,7 @@
 #include "../dicom/reader.h"
 #include "../dicom/tag.h"
 #include "../render/render.h"
+#include "../util/log.h"
 #include "dicomweb.h"
 #include "transcode.h"
 
@@ -170,8 +171,11 @@ static ssize_t mp_step(mp_stream *m, uint8_t *buf, size_t max)
             obj *o = &m->l.v[m->i];
             if (o->tc.convert) {
                 rs_err err;
-                if (!m->primed && transcode_object(m->dw, o, &m->conv, &err))
+                if (!m->primed && transcode_object(m->dw, o, &m->conv, &err)) {
+                    rs_log(RS_LOG_WARN, "WADO-RS: instance %s cannot be sent in %s: %s (answer cut)", o->sop, o->tc.ts,
+                           err.msg);
                     return -1;
+                }
                 m->primed = 0;
             } else if (store_open_instance(m->dw->st, o->hash, &m->fd, NULL, NULL, NULL)) {
                 return -1;

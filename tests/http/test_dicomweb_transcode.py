@@ -236,7 +236,7 @@ def check_limits(srv, work, rng):
     report(st == 200, "the server is healthy afterwards")
 
 
-def check_rendered(srv, study, series, n_frames_study, n_frames_series, work):
+def check_rendered(srv, study, series, n_frames_study, n_frames_series, work, files_by_sop):
     for level, path, n in (("study", f"/dicom-web/studies/{study}", n_frames_study),
                            ("series", f"/dicom-web/studies/{study}/series/{series}", n_frames_series)):
         st, h, body = srv.get(path + "/rendered", {"Accept": 'multipart/related; type="image/png"'})
@@ -245,6 +245,18 @@ def check_rendered(srv, study, series, n_frames_study, n_frames_series, work):
         report(st == 200 and len(parts) == n and all(s == (32, 32) for s in sizes)
                and all("image/png" in p[0] for p in parts),
                f"{level} /rendered as PNG: {n} parts, each a valid 32x32 PNG", f"{st} {len(parts)} {sizes[:4]} {body[:200]}")
+        prefix = f"http://127.0.0.1:{srv.http_port}"
+        locs = [dict(ln.split(": ", 1) for ln in p[0].split("\r\n") if ": " in ln).get("Content-Location", "")
+                for p in parts]
+        same = all(loc.startswith(prefix) and srv.get(loc[len(prefix):], {"Accept": "image/png"})[2] == p[1]
+                   for loc, p in zip(locs, parts))
+        report(bool(parts) and same and len(set(locs)) == len(locs),
+               f"{level} /rendered: each part's Content-Location is its frame's /rendered, with the same bytes",
+               str(locs[:3]))
+        if level == "series":
+            nums = [int(pydicom.dcmread(files_by_sop[loc.split("/instances/")[1].split("/")[0]],
+                                        stop_before_pixels=True).InstanceNumber) for loc in locs]
+            report(nums == sorted(nums), "series /rendered parts are in InstanceNumber order", str(nums))
         st, h, body = srv.get(path + "/rendered?viewport=16,16&quality=70&window=2000,4000",
                               {"Accept": 'multipart/related; type="image/jpeg"'})
         parts = parse_multipart(body, h.get("content-type", "")) if st == 200 else []
@@ -500,7 +512,15 @@ def main():
 
         check_limits(srv, work, rng)
         n_mf = 3 * (1 + sum(1 for c in cases if "multi" in c[0]))
-        check_rendered(srv, study, series_mono, n_series + n_mf, n_series, work)
+        files_by_sop = {}
+        for f in os.listdir(work):
+            if f.endswith(".dcm"):
+                try:
+                    files_by_sop[str(pydicom.dcmread(os.path.join(work, f), stop_before_pixels=True).SOPInstanceUID)] = \
+                        os.path.join(work, f)
+                except Exception:  # noqa: BLE001 (raw outputs of the tools)
+                    pass
+        check_rendered(srv, study, series_mono, n_series + n_mf, n_series, work, files_by_sop)
         mf_jls = next(c[1] for c in cases if c[0] == "jpeg-ls multi-frame")
         check_bulk(srv, mf, mf_jls, work)
         check_fuzzy(srv, work, rng)
