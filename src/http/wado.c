@@ -71,6 +71,7 @@ static int collect(void *ctx, const store_match *m)
     snprintf(o->ts, sizeof o->ts, "%s", m->ts_uid ? m->ts_uid : "");
     snprintf(o->sop, sizeof o->sop, "%s", m->sop_uid ? m->sop_uid : "");
     o->size = m->size;
+    memset(&o->tc, 0, sizeof o->tc); /* as stored, until negotiated */
     return 0;
 }
 
@@ -471,7 +472,29 @@ int wado_uri(http_req *rq, void *ctx)
     rs_err_clear(&err);
     int rc = query_target(dw, &t, 0, collect, &l, &err);
     int fd = -1;
-    if (rc == RS_OK && l.n == 1 && !http_etag_check(rq, l.v[0].hash)) {
+    const char *ts = http_req_query(rq, "transferSyntax");
+    if (rc == RS_OK && l.n == 1 && ts) { /* PS3.18 9.1.2.2.4: the same choices as WADO-RS */
+        char accept[160], msg[512];
+        snprintf(accept, sizeof accept, "multipart/related; type=\"application/dicom\"; transfer-syntax=%.64s", ts);
+        if (dw_tc_choose(accept, DW_TC_OBJECTS, l.v[0].ts, &l.v[0].tc, msg, sizeof msg)) {
+            free(l.v);
+            return http_reply_error(rq, 406, "%s", msg);
+        }
+    }
+    if (rc == RS_OK && l.n == 1 && l.v[0].tc.convert) {
+        rs_buf b = RS_BUF_INIT;
+        char etag[160];
+        snprintf(etag, sizeof etag, "%s-%s", l.v[0].hash, l.v[0].tc.ts);
+        if (!http_etag_check(rq, etag) && (rc = transcode_object(dw, &l.v[0], &b, &err)) == RS_OK) {
+            http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+            atomic_fetch_add(&dw->n.retrieved_instances, 1);
+            atomic_fetch_add(&dw->n.retrieved_bytes, b.len);
+            rc = http_reply_buf(rq, 200, "application/dicom", b.p, b.len);
+        } else if (rc == RS_EUNSUPPORTED) {
+            rc = http_reply_error(rq, 501, "%s", err.msg);
+        }
+        rs_buf_free(&b);
+    } else if (rc == RS_OK && l.n == 1 && !http_etag_check(rq, l.v[0].hash)) {
         rc = store_open_instance(dw->st, l.v[0].hash, &fd, NULL, NULL, &err);
         if (rc == RS_OK) {
             http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");

@@ -466,6 +466,22 @@ def main():
                    and pydicom.dcmread(fo).PixelData == want and pydicom.dcmread(fo).PatientName == "Doe^John",
                    f"{label}: instance rewritten in Explicit VR LE")
 
+        # WADO-URI transferSyntax (PS3.18 9.1.2.2.4)
+        jls_path = next(c[1] for c in cases if c[0] == "jpeg-ls")
+        s_, se_, i_ = uids(jls_path)
+        uri = f"/wado?requestType=WADO&studyUID={s_}&seriesUID={se_}&objectUID={i_}&contentType=application/dicom"
+        st, h, body = srv.get(uri + f"&transferSyntax={EXPLICIT}")
+        fw = os.path.join(work, "wado-uri.dcm")
+        open(fw, "wb").write(body)
+        ok = st == 200 and h.get("content-type") == "application/dicom"
+        report(ok and pydicom.dcmread(fw).file_meta.TransferSyntaxUID == EXPLICIT and
+               pydicom.dcmread(fw).PixelData == pydicom.dcmread(single).PixelData,
+               "WADO-URI transferSyntax=Explicit VR LE: the instance decompressed", str(st))
+        st, h, body = srv.get(uri)
+        report(st == 200 and body == open(jls_path, "rb").read(), "WADO-URI without transferSyntax: the stored file")
+        st, h, body = srv.get(uri + "&transferSyntax=1.2.840.10008.1.2.4.50")
+        report(st == 406 and EXPLICIT.encode() in body, "WADO-URI transferSyntax=JPEG baseline: 406 naming what can be sent")
+
         # caching: the ETag depends on the syntax asked, and revalidates
         jl = url(next(c[1] for c in cases if c[0] == "jpeg-ls")) + "/frames/1"
         st1, h1, _ = srv.get(jl, {"Accept": OCTET})
