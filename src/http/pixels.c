@@ -1,11 +1,13 @@
 /*
- * pixels.c - the WADO-RS resources that need pixels: /frames/{list} (the stored bytes of each
- * frame, via codec_frame_bytes), /rendered and /thumbnail (render_frame: window, viewport,
- * quality), and WADO-URI's image/jpeg and image/png. The instance file is parsed with its
- * bulk values left on disk, then the codec loads only the pixel data.
+ * pixels.c - the WADO-RS resources that read an instance file: /frames/{list} (each frame as
+ * stored, codec_frame_bytes, or decoded, transcode.c, per the Accept negotiation), /rendered
+ * and /thumbnail (render_frame: window, viewport, quality), study and series /rendered (every
+ * frame, one part each), /bulk/{path} (the value a metadata BulkDataURI names), and WADO-URI's
+ * image/jpeg and image/png. The instance file is parsed with its bulk values left on disk,
+ * then only what is asked is loaded. Multipart answers are made part by part (parts.c).
  *
- * Rendered images are immutable for a given instance and parameters: their ETag is the
- * content hash plus the parameters.
+ * Frames, bulk values and rendered images are immutable for a given instance (and syntax, or
+ * parameters): their ETag is the content hash plus those.
  */
 #include <stdio.h>
 #include <stdlib.h>
