@@ -44,7 +44,7 @@ int dicomweb_metrics(dicomweb *dw, rs_buf *out);
 /* A request's place in the hierarchy, from the path. */
 typedef struct dw_target {
     const char *study, *series, *instance;  /* NULL when not in the path */
-    char rest[256];                         /* what follows the last UID ("metadata", "frames/1", ...) */
+    char rest[4096];                        /* what follows the last UID ("metadata", "frames/1,2,...") */
 } dw_target;
 
 /* Digits and dots, 1..64 characters. */

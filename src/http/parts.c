@@ -1,7 +1,7 @@
 /*
  * parts.c - multipart/related answers pulled part by part through http_reply_stream (see
- * parts.h). The part header, body and CRLF of one part are kept in one buffer and handed out
- * as libmicrohttpd asks; the next part is produced only when that buffer is empty.
+ * parts.h). A part's header lines, its body (sent from the buffer it was made in) and the CRLF
+ * are handed out as libmicrohttpd asks; the next part is produced only when they are sent.
  */
 #include "parts.h"
 
@@ -18,10 +18,11 @@ typedef struct parts {
     void *ctx;
     void (*free_fn)(void *);
     size_t i;          /* next part to produce */
-    rs_buf out;        /* what is being sent */
-    size_t off;
-    int done;
-    dw_part part;
+    rs_buf head;       /* the current part's delimiter and header lines (or the closing delimiter) */
+    dw_part part;      /* the current part; its body is sent from where it was made, not copied */
+    int seg;           /* being sent: 0 head, 1 body, 2 CRLF after the body */
+    size_t off;        /* in that segment */
+    int done;          /* head is the closing delimiter */
     rs_err err;
 } parts;
 
@@ -30,40 +31,51 @@ static void parts_free(void *p)
     parts *s = p;
     if (s->free_fn)
         s->free_fn(s->ctx);
-    rs_buf_free(&s->out);
+    rs_buf_free(&s->head);
     rs_buf_free(&s->part.body);
     free(s);
 }
 
-/* The next part (or the closing delimiter) into s->out. RS_OK, or an error. */
+/* The next part (or the closing delimiter): its head and body. RS_OK, or an error. */
 static int produce(parts *s)
 {
     dw_part *p = &s->part;
-    rs_buf_reset(&s->out);
+    rs_buf_reset(&s->head);
     rs_buf_reset(&p->body);
     snprintf(p->ctype, sizeof p->ctype, "application/octet-stream");
     p->location[0] = 0;
+    s->seg = 0;
     s->off = 0;
     int rc = s->next(s->ctx, s->i, p, &s->err);
     if (rc == 1) {
         s->done = 1;
-        return rs_buf_puts(&s->out, "--" PARTS_BOUNDARY "--\r\n");
+        rs_buf_reset(&p->body);
+        return rs_buf_puts(&s->head, "--" PARTS_BOUNDARY "--\r\n");
     }
     if (rc)
         return rc;
     s->i++;
-    rc = rs_buf_printf(&s->out, "--" PARTS_BOUNDARY "\r\nContent-Type: %s\r\n", p->ctype);
+    rc = rs_buf_printf(&s->head, "--" PARTS_BOUNDARY "\r\nContent-Type: %s\r\n", p->ctype);
     if (rc == RS_OK && p->location[0])
-        rc = rs_buf_printf(&s->out, "Content-Location: %s\r\n", p->location);
-    rc = rc ? rc : rs_buf_printf(&s->out, "Content-Length: %zu\r\n\r\n", p->body.len);
-    rc = rc ? rc : rs_buf_append(&s->out, p->body.p, p->body.len);
-    return rc ? rc : rs_buf_puts(&s->out, "\r\n");
+        rc = rs_buf_printf(&s->head, "Content-Location: %s\r\n", p->location);
+    return rc ? rc : rs_buf_printf(&s->head, "Content-Length: %zu\r\n\r\n", p->body.len);
 }
 
 static ssize_t parts_read(void *p, uint8_t *buf, size_t max)
 {
     parts *s = p;
-    if (s->off == s->out.len) {
+    for (;;) {
+        const uint8_t *src = s->seg == 0 ? s->head.p : s->seg == 1 ? s->part.body.p : (const uint8_t *)"\r\n";
+        size_t len = s->seg == 0 ? s->head.len : s->seg == 1 ? s->part.body.len : s->done ? 0 : 2;
+        if (s->off < len) {
+            size_t k = len - s->off < max ? len - s->off : max;
+            memcpy(buf, src + s->off, k);
+            s->off += k;
+            return (ssize_t)k;
+        }
+        s->off = 0;
+        if (++s->seg < 3)
+            continue;
         if (s->done)
             return 0;
         if (produce(s)) { /* the status is sent already: the client sees a cut multipart */
@@ -72,10 +84,6 @@ static ssize_t parts_read(void *p, uint8_t *buf, size_t max)
             return -1;
         }
     }
-    size_t k = s->out.len - s->off < max ? s->out.len - s->off : max;
-    memcpy(buf, s->out.p + s->off, k);
-    s->off += k;
-    return (ssize_t)k;
 }
 
 int dw_reply_parts(http_req *rq, const char *part_type, dw_part_fn next, void *ctx, void (*free_fn)(void *),

@@ -117,10 +117,13 @@ static int frame_part(void *c, size_t i, dw_part *part, rs_err *err)
         return 1;
     snprintf(part->ctype, sizeof part->ctype, "%s; transfer-syntax=%s", fc->tc.part_type, fc->tc.ts);
     int rc = RS_OK;
-    if (fc->whole) { /* size checked by reply_frames */
-        for (uint32_t k = 0; k < codec_get_desc(fc->p.img)->frames && rc == RS_OK; k++)
+    if (fc->whole) { /* size checked by reply_frames; reserved at once, not doubled on the way */
+        const codec_desc *d = codec_get_desc(fc->p.img);
+        rc = rs_buf_reserve(body, (size_t)d->rows * d->cols * (size_t)d->spp * (size_t)((d->bits_allocated + 7) / 8) *
+                                      d->frames);
+        for (uint32_t k = 0; k < d->frames && rc == RS_OK; k++)
             rc = dw_tc_frame_native(fc->p.img, k, body, err);
-        return rc;
+        return rc == RS_ENOMEM ? rs_err_set(err, rc, "out of memory for the pixel data") : rc;
     }
     if (fc->tc.convert)
         return dw_tc_frame_native(fc->p.img, fc->want[i] - 1, body, err);

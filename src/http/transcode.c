@@ -366,7 +366,11 @@ int dw_tc_instance(dcm_file *f, const char *ts_uid, rs_buf *out, rs_err *err)
         dcm_ds_remove(f->meta, DCM_TAG_IMPL_VERSION);
         f->ts = ts; /* the pixel data now matches it; the writer checks */
         dcm_write_opts wo = {.ts = ts};
-        rc = dcm_write(f, &wo, out, err);
+        px = dcm_ds_find(f->ds, DCM_TAG_PIXEL_DATA);
+        if (px && !(px->flags & DCM_EF_ENCAPS) && px->len != DCM_UNDEF_LEN &&
+            rs_buf_reserve(out, (size_t)px->len + 65536)) /* the pixels once more, not a doubling */
+            rc = rs_err_set(err, RS_ENOMEM, "out of memory for a %u-byte instance", px->len);
+        rc = rc ? rc : dcm_write(f, &wo, out, err);
     }
     free(pixels);
     return rc;
