@@ -558,8 +558,8 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
         else:
             print("# kept", work)
-    print(f"1..{dwlib.n}")
-    sys.exit(1 if dwlib.failed else 0)
+    print(f"1..{dwlib.tap.n}")
+    sys.exit(dwlib.tap.status())
 
 
 main()
