@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../audit/audit.h"
+#include "../http/http.h"
 #include "../dicom/tag.h"
 #include "../store/query.h"
 #include "../store/record.h"
@@ -110,7 +110,9 @@ static int run(store *st, store_level level, rows *rs, int meta)
 static int put_str(rs_buf *b, const char *key, const char *v, int first)
 {
     int rc = rs_buf_printf(b, "%s\"%s\":", first ? "" : ",", key);
-    return rc ? rc : audit_json_string(b, v && v[0] ? v : NULL, 4096);
+    /* http_json_str, not audit_json_string: the index's values are UTF-8 (the audit's escaper
+       reads bytes >= 0x80 as Latin-1, which turned "Hélène" into "HÃ©lÃ¨ne") */
+    return rc ? rc : v && v[0] ? http_json_str(b, v) : rs_buf_puts(b, "null");
 }
 
 static int put_num(rs_buf *b, const char *key, const char *v)
@@ -132,7 +134,7 @@ static int put_list(rs_buf *b, const char *key, const char *v)
         char one[80];
         snprintf(one, sizeof one, "%.*s", (int)(l < 79 ? l : 79), p);
         rc = rs_buf_puts(b, k++ ? "," : "");
-        rc = rc ? rc : audit_json_string(b, one, sizeof one);
+        rc = rc ? rc : http_json_str(b, one);
         p = e ? e + 1 : NULL;
     }
     return rc ? rc : rs_buf_putc(b, ']');

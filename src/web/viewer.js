@@ -757,7 +757,8 @@ function start(study) {
     rt.textContent = t("noReport");
     rt.classList.add("empty");
   }
-  if (matchMedia("(max-width: 760px)").matches) toggleReport(false); else toggleReport(true);
+  // beside the images on a desktop when there is a report; an empty column would only take their room
+  toggleReport(!matchMedia("(max-width: 760px)").matches && !!(rep && rep.text));
   S.series = (study.series || []).map((se) => ({
     uid: se.uid, number: se.number, modality: se.modality || "", description: se.description || "",
     items: (se.instances || []).flatMap((ins) => Array.from({ length: Math.max(1, ins.frames || 1) }, (_, f) => ({
@@ -790,7 +791,9 @@ function buildStrip() {
     const img = document.createElement("img");
     img.alt = "";
     img.decoding = "async";
-    img.dataset.src = `${S.base}/studies/${encodeURIComponent(S.study.study.uid)}/series/${encodeURIComponent(s.uid)}/thumbnail?viewport=${tv},${tv}`;
+    // the series' middle image (where the series opens; the first slice is often the least telling)
+    const mid = s.items[Math.floor((s.items.length - 1) / 2)];
+    img.dataset.src = `${S.base}/studies/${encodeURIComponent(S.study.study.uid)}/series/${encodeURIComponent(s.uid)}/instances/${encodeURIComponent(mid.sop)}/frames/${mid.frame}/rendered?viewport=${tv},${tv}&quality=85`;
     img.addEventListener("error", () => img.classList.add("broken"));
     const txt = document.createElement("span");
     txt.className = "series-txt";

@@ -53,6 +53,7 @@ def make(path, study, series, sop, series_no, inst_no, slice_loc, pn):
     ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, sop
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    ds.SpecificCharacterSet = "ISO_IR 192"
     ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = pn, "PID-7", "19800131", "F"
     ds.StudyDate, ds.StudyTime, ds.StudyDescription, ds.AccessionNumber = "20261201", "101500", "MRI knee", "A123"
     ds.ReferringPhysicianName = "Peeters^Anne"
@@ -116,7 +117,7 @@ def main():
                 sop = generate_uid()
                 sops.setdefault(series, []).append(sop)
                 f = os.path.join(tmp, "%s.dcm" % sop)
-                make(f, study, series, sop, sno, k, 10.0 * k, "Doe^Jane<script>alert(1)</script>")
+                make(f, study, series, sop, sno, k, 10.0 * k, "Doe^Jané Zoë<script>alert(1)</script>")
                 files.append(f)
         dport, hport = free_port(), free_port()
         base = "http://127.0.0.1:%d" % hport
@@ -175,10 +176,10 @@ def main():
             r = http("GET", url + "/study.json")
             ok(r.status == 200, "study.json: 200", r.body[:200])
             js = r.json() if r.status == 200 else {}
-            ok(js.get("patient", {}).get("name") == "Doe^Jane<script>alert(1)</script>" and js["patient"]["id"] == "PID-7"
+            ok(js.get("patient", {}).get("name") == "Doe^Jané Zoë<script>alert(1)</script>" and "Jan\\u00c3" not in r.body.decode() and js["patient"]["id"] == "PID-7"
                and js["study"]["uid"] == study_a and js["study"]["description"] == "MRI knee"
                and js["study"]["modalities"] == ["MR"] and js["download"] is True and js["report"] is None,
-               "study.json: patient and study", js.get("patient"))
+               "study.json: patient and study (UTF-8 names as they are)", js.get("patient"))
             series = js.get("series", [])
             ok([s["uid"] for s in series] == [ser_a1, ser_a2] and [s["number"] for s in series] == [1, 2],
                "study.json: both series, sorted by number", [s.get("number") for s in series])
