@@ -305,6 +305,25 @@ static int do_image(share_web *w, http_req *rq, const share *sh, char **seg, int
     return wado_retrieve(w->dw, rq, &t);
 }
 
+/* The first image too, at the viewport the viewer asks when the stage is at least the image's
+   size (most screens, for images up to 768 pixels; a wrong guess costs one unused image). With
+   an access code there is nothing to preload before the code is given. */
+static void preload_first_image(share_web *w, http_req *rq, const share *sh, const char *token)
+{
+    share_image fi;
+    rs_err err;
+    rs_err_clear(&err);
+    if (sh->code_kind != SHARE_CODE_NONE || share_first_image(w->st, sh, &fi, &err) != RS_OK)
+        return;
+    uint32_t vp = fi.rows > fi.cols ? fi.rows : fi.cols;
+    char link[512];
+    if (vp == 0 || vp > 768 ||
+        snprintf(link, sizeof link, "</s/%.64s/studies/%s/series/%s/instances/%s/frames/%u/rendered?viewport=%u,%u&quality=90>;"
+                 " rel=preload; as=fetch; crossorigin", token, sh->study_uid, fi.series, fi.sop, fi.frame, vp, vp) >= (int)sizeof link)
+        return;
+    http_set_header(rq, "Link", link);
+}
+
 static int share_route(http_req *rq, void *ctx)
 {
     share_web *w = ctx;
@@ -332,9 +351,10 @@ static int share_route(http_req *rq, void *ctx)
         no_leak_headers(rq);
         /* the browser asks study.json while it is still fetching the scripts that need it:
            one round trip less before the first image (the viewer's fetch takes the preload) */
-        char link[160];
+        char link[512];
         snprintf(link, sizeof link, "</s/%.64s/study.json>; rel=preload; as=fetch; crossorigin", token);
         http_set_header(rq, "Link", link);
+        preload_first_image(w, rq, &sh, token);
         rc = http_reply_asset(rq, "index.html", "no-store");
     } else if (n == 2 && post && !strcmp(rest, "unlock"))
         rc = do_unlock(w, rq, &sh, token);

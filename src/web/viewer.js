@@ -740,6 +740,23 @@ async function boot() {
 
 function start(study) {
   S.study = study;
+  S.series = (study.series || []).map((se) => ({
+    uid: se.uid, number: se.number, modality: se.modality || "", description: se.description || "",
+    items: (se.instances || []).flatMap((ins) => Array.from({ length: Math.max(1, ins.frames || 1) }, (_, f) => ({
+      sop: ins.uid, frame: f + 1, frames: ins.frames || 1, rows: ins.rows || 512, cols: ins.cols || 512,
+      slice_location: ins.slice_location,
+      fileWin: ins.window_width > 0 ? { c: ins.window_center, w: ins.window_width } : null,
+    }))),
+    idx: 0, win: null, preset: "default", zoom: 1, panX: 0, panY: 0, invert: false, loaded: 0,
+  })).filter((s) => s.items.length);
+  if (!S.series.length) return fail(t("imgError"));
+  // Open each series at its middle image: the most informative one for a reader who is not
+  // going to scroll through it all (prefetch then spreads out from there).
+  S.series.forEach((s) => { s.idx = Math.floor((s.items.length - 1) / 2); });
+  // The first image's request before the page is filled in, so that the server and the network
+  // work while this thread does (often preloaded by the page's Link header already; the layout
+  // may still change, devCache is dropped below, at worst the image is asked again at its size).
+  load(request(S.series[0], S.series[0].idx)).catch(() => {});
   const p = study.patient || {}, sd = study.study || {};
   document.title = `${fmtName(p.name, true)} · ${sd.description || t("title")} · radshare`;
   $("pt-name").textContent = fmtName(p.name, true);
@@ -759,19 +776,7 @@ function start(study) {
   }
   // beside the images on a desktop when there is a report; an empty column would only take their room
   toggleReport(!matchMedia("(max-width: 760px)").matches && !!(rep && rep.text));
-  S.series = (study.series || []).map((se) => ({
-    uid: se.uid, number: se.number, modality: se.modality || "", description: se.description || "",
-    items: (se.instances || []).flatMap((ins) => Array.from({ length: Math.max(1, ins.frames || 1) }, (_, f) => ({
-      sop: ins.uid, frame: f + 1, frames: ins.frames || 1, rows: ins.rows || 512, cols: ins.cols || 512,
-      slice_location: ins.slice_location,
-      fileWin: ins.window_width > 0 ? { c: ins.window_center, w: ins.window_width } : null,
-    }))),
-    idx: 0, win: null, preset: "default", zoom: 1, panX: 0, panY: 0, invert: false, loaded: 0,
-  })).filter((s) => s.items.length);
-  if (!S.series.length) return fail(t("imgError"));
-  // Open each series at its middle image: the most informative one for a reader who is not
-  // going to scroll through it all (prefetch then spreads out from there).
-  S.series.forEach((s) => { s.idx = Math.floor((s.items.length - 1) / 2); });
+  devCache = null;
   buildStrip();
   setTool("scroll");
   selectSeries(0);

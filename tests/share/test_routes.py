@@ -206,8 +206,12 @@ def main():
             r = http("GET", url + "/studies/%s/series/%s/thumbnail" % (study_a, ser_a1))
             ok(r.status == 200 and r.body[:2] == b"\xff\xd8", "a series thumbnail in scope: a JPEG", (r.status, r.body[:80]))
             r = http("GET", url)
-            ok(r.headers.get("Link") == "</s/%s/study.json>; rel=preload; as=fetch; crossorigin" % token,
-               "the viewer page preloads its study.json (Link header)", r.headers.get("Link"))
+            links = r.headers.get_all("Link") or []
+            ok(links[:1] == ["</s/%s/study.json>; rel=preload; as=fetch; crossorigin" % token],
+               "the viewer page preloads its study.json (Link header)", links)
+            ok(links[1:] == ["</s/%s/studies/%s/series/%s/instances/%s/frames/1/rendered?viewport=24,24&quality=90>; "
+                             "rel=preload; as=fetch; crossorigin" % (token, study_a, ser_a1, sops[ser_a1][2])],
+               "... and the image the viewer opens first: series 1's middle instance (number 2) at its own size", links)
 
             # the prefetch's batches: several renderings of one series in one multipart answer
             batch = url + "/studies/%s/series/%s/rendered?instances=" % (study_a, ser_a1)
@@ -257,6 +261,9 @@ def main():
                                                     "recipient": {"kind": "patient", "name": "Jane"}}, sess)
             url3 = r.json()["url"] if r.status == 201 else base + "/s/x"
             tok3 = url3.rsplit("/", 1)[-1]
+            r = http("GET", url3)
+            ok(r.status == 200 and len(r.headers.get_all("Link") or []) == 1,
+               "with an access code: the page preloads no image (nothing is shown before the code)", r.headers.get_all("Link"))
             r = http("GET", url3 + "/study.json")
             ok(r.status == 401 and r.json().get("need_code") is True, "with an access code: 401 need_code first", r.body)
             r = http("POST", url3 + "/unlock", {"code": "0000-0000"})
