@@ -9,6 +9,7 @@
 //                  (ImageBitmap) in the viewer's cache at the window and viewport scrolling
 //                  shows, so any scroll position draws with no request (checked: the bench then
 //                  shows each of the N images and counts requests and exact draws).
+// (Image requests are the viewer's at quality=90; the strip's thumbnails, quality=85, are not counted.)
 // Usage: node bench/share.mjs URL [--runs N] [--width W --height H --dpr D] [--tsv FILE]
 // Prints one line per run, then medians/minima and the verdicts. Exit 1 only if a run failed.
 import { launch, newPage } from "../tests/web/browser.mjs";
@@ -27,7 +28,7 @@ const collect = () => {
   const mark = (n) => { const e = performance.getEntriesByName(n)[0]; return e ? e.startTime : null; };
   const res = performance.getEntriesByType("resource");
   const nav = performance.getEntriesByType("navigation")[0];
-  const img = res.filter((r) => r.name.includes("/rendered"));
+  const img = res.filter((r) => r.name.includes("/rendered") && r.name.includes("quality=90"));
   const sj = res.find((r) => r.name.endsWith("/study.json"));
   const v = window.radshareViewer.state;
   const c = document.getElementById("canvas");
@@ -49,7 +50,7 @@ const collect = () => {
 // Show every image of the series once; each must draw exactly from the cache with no request.
 const scrollAll = () => {
   const V = window.radshareViewer;
-  const before = performance.getEntriesByType("resource").filter((r) => r.name.includes("/rendered")).length;
+  const before = performance.getEntriesByType("resource").filter((r) => r.name.includes("/rendered") && r.name.includes("quality=90")).length;
   let exact = 0;
   const n = V.state.count, t0 = performance.now();
   for (let i = 0; i < n; i++) { V.setIndex(i); if (V.state.drawn.exact && V.state.index === i) exact++; }
@@ -57,7 +58,7 @@ const scrollAll = () => {
   V.setIndex(Math.floor((n - 1) / 2));
   return { n, exact, ms, before };
 };
-const requestsNow = () => performance.getEntriesByType("resource").filter((r) => r.name.includes("/rendered")).length;
+const requestsNow = () => performance.getEntriesByType("resource").filter((r) => r.name.includes("/rendered") && r.name.includes("quality=90")).length;
 
 async function run(k) {
   const { context, close } = await launch();
@@ -70,8 +71,15 @@ async function run(k) {
     const clickAt = Date.now();
     await page.click("#go", { noWaitAfter: true });
     await page.waitForURL((u) => u.pathname.startsWith("/s/"), { waitUntil: "commit", timeout: 20000 });
-    await page.waitForFunction(() => performance.getEntriesByName("radshare:series-ready").length || document.body.dataset.state === "error",
-      null, { timeout: 60000, polling: 100 });
+    // one evaluate waiting on a PerformanceObserver: no polling and none of playwright's injected
+    // script (waitForFunction's) in the page's main thread while it is being timed
+    await page.evaluate(() => new Promise((resolve, reject) => {
+      const done = () => performance.getEntriesByName("radshare:series-ready").length > 0;
+      if (done()) return resolve();
+      new PerformanceObserver(() => done() && resolve()).observe({ type: "mark", buffered: true });
+      const t = setInterval(() => { if (document.body && document.body.dataset.state === "error") { clearInterval(t); reject(new Error("viewer error page")); } }, 500);
+      setTimeout(() => reject(new Error("no series-ready mark within 60 s")), 60000);
+    }));
     const r = await page.evaluate(collect);
     const s = await page.evaluate(scrollAll);
     await page.waitForTimeout(300);

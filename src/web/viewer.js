@@ -77,9 +77,9 @@ function request(s, i, full = false) {
   return { key, url, series: s, index: i, vp, winq: win, win: s.win ? { ...s.win } : null };
 }
 
-// A decoded image into the cache.
-async function decoded(r, blob) {
-  const bm = await createImageBitmap(blob);
+// A decoded image (from a Blob, or already an ImageBitmap) into the cache.
+async function decoded(r, src) {
+  const bm = src instanceof ImageBitmap ? src : await createImageBitmap(src);
   const e = { bm, w: bm.width, h: bm.height, bytes: bm.width * bm.height * 4, win: r.win };
   cachePut(r.key, e);
   return e;
@@ -91,12 +91,21 @@ function checked(res) {
   return res;
 }
 
+// The image the page preloaded (Link header; see start()): fetched and decoded while study.json is
+// still on its way, then taken by the first load() of the same URL.
+const early = new Map();   // url -> Promise<ImageBitmap>
+for (const e of performance.getEntriesByType("resource"))
+  if (e.initiatorType === "link" && e.name.includes("/rendered?"))
+    early.set(e.name, fetch(e.name, { credentials: "same-origin" }).then(async (res) => createImageBitmap(await checked(res).blob())));
+
 function load(r) {
   if (cache.has(r.key)) return Promise.resolve(cache.get(r.key));
   if (inflight.has(r.key)) return inflight.get(r.key);
   queue.active++;
-  const p = fetch(r.url, { credentials: "same-origin" })
-    .then(async (res) => decoded(r, await checked(res).blob()))
+  const pre = early.get(new URL(r.url, location.href).href);
+  early.clear();
+  const p = (pre || fetch(r.url, { credentials: "same-origin" }).then((res) => checked(res).blob()))
+    .then((src) => decoded(r, src))
     .finally(() => { queue.active--; inflight.delete(r.key); pump(); onLoaded(r); });
   inflight.set(r.key, p);
   return p;
