@@ -29,14 +29,20 @@ typedef struct rows {
     rs_err *err;
 } rows;
 
-/* The first number of "TAG":{"vr":..,"Value":[N...]} in DICOM JSON, as text. */
-static char *meta_number(const char *js, size_t n, const char *tag)
+/* The first number of "TAG":{"vr":..,"Value":[N...]} in DICOM JSON, as text. The search starts
+ * at *from (then from the start): the header JSON is in tag order and the tags are asked in
+ * ascending order, so the 7 KB of an MR header are scanned about once, not once per tag (this
+ * was a tenth of study.json's time for a 300-image series). */
+static char *meta_number(const char *js, size_t n, const char *tag, size_t *from)
 {
     char key[16];
     snprintf(key, sizeof key, "\"%s\"", tag);
-    const char *p = js ? memmem(js, n, key, strlen(key)) : NULL;
+    const char *p = js && *from < n ? memmem(js + *from, n - *from, key, strlen(key)) : NULL;
+    if (!p && js)
+        p = memmem(js, n, key, strlen(key));
     if (!p)
         return NULL;
+    *from = (size_t)(p - js);
     size_t left = n - (size_t)(p - js);
     const char *v = memmem(p, left < 160 ? left : 160, "\"Value\":", 8);
     if (!v)
@@ -76,8 +82,9 @@ static int on_match(void *ctx, const store_match *m)
         if (!r->v[i])
             rc = RS_ENOMEM;
     }
+    size_t from = 0;
     for (size_t i = 0; i < rs->nm && rc == RS_OK; i++)
-        r->v[rs->nt + i] = meta_number(m->metadata, m->metadata_len, rs->meta_tags[i]);
+        r->v[rs->nt + i] = meta_number(m->metadata, m->metadata_len, rs->meta_tags[i], &from);
     rs_buf_free(&t);
     return rc;
 }
