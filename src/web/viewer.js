@@ -733,7 +733,9 @@ async function boot() {
   let r;
   try {
     // plain request, so that it matches the page's Link: rel=preload (the server sends no-store)
-    r = await fetch(`${S.base}/study.json`, { credentials: "same-origin" });
+    const pending = fetch(`${S.base}/study.json`, { credentials: "same-origin" });
+    fmtDate("19700101");   // the first Intl use loads locale data (20-40 ms): do it while the answer travels
+    r = await pending;
   } catch (_) { return fail(t("errNetwork"), true); }
   if (r.status === 401) {
     const j = await r.json().catch(() => ({}));
