@@ -95,8 +95,11 @@ function checked(res) {
 // still on its way, then taken by the first load() of the same URL.
 const early = new Map();   // url -> Promise<ImageBitmap>
 for (const e of performance.getEntriesByType("resource"))
-  if (e.initiatorType === "link" && e.name.includes("/rendered?"))
-    early.set(e.name, fetch(e.name, { credentials: "same-origin" }).then(async (res) => createImageBitmap(await checked(res).blob())));
+  if (e.initiatorType === "link" && e.name.includes("/rendered?")) {
+    const p = fetch(e.name, { credentials: "same-origin" }).then(async (res) => createImageBitmap(await checked(res).blob()));
+    p.catch(() => {});   // a failure is the first load()'s to report, if it asks this image
+    early.set(e.name, p);
+  }
 
 function load(r) {
   if (cache.has(r.key)) return Promise.resolve(cache.get(r.key));
