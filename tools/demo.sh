@@ -30,7 +30,7 @@ server=$!
 for _ in $(seq 100); do echoscu -aec RADSHARE 127.0.0.1 "$dport" 2>/dev/null && break; sleep 0.1; done
 
 echo "== a sample study (synthetic CT head and MRI brain), stored with storescu"
-$PY tools/viewer-dev.py sample "$work/sample" | sed 's/^/   /'
+$PY tools/sample-studies.py "$work/sample" | sed 's/^/   /'
 storescu -aec RADSHARE +sd +r +sp "*.dcm" 127.0.0.1 "$dport" "$work/sample"
 echo "== findscu: the studies in the archive"
 findscu -S -aec RADSHARE -k QueryRetrieveLevel=STUDY -k PatientName -k StudyDescription -k ModalitiesInStudy \

@@ -62,6 +62,14 @@ int codec_native_decode(const codec_desc *d, const uint8_t *p, size_t n, uint64_
         for (size_t c = 0; c < spp; c++)
             for (size_t i = 0; i < pixels; i++)
                 codec_put(out, i * spp + c, native_raw(&s, c * pixels + i));
+    } else if (s.bytes == 2 && out->type == CODEC_U16) {
+        /* the common case (CT, MR: unsigned 16-bit words) as a loop the compiler vectorises;
+           the same shift and mask as native_raw + codec_put, a sixth of a rendering's time before */
+        size_t total = pixels * spp;
+        uint32_t mask = out->bits_stored >= 16 ? 0xffffu : (1u << out->bits_stored) - 1u;
+        uint16_t *o = out->data;
+        for (size_t i = 0; i < total; i++)
+            o[i] = (uint16_t)((((uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8) >> s.shift) & mask);
     } else {
         size_t total = pixels * spp;
         for (size_t i = 0; i < total; i++)

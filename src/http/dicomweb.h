@@ -45,6 +45,8 @@ int dicomweb_metrics(dicomweb *dw, rs_buf *out);
 typedef struct dw_target {
     const char *study, *series, *instance;  /* NULL when not in the path */
     char rest[4096];                        /* what follows the last UID ("metadata", "frames/1,2,...") */
+    int no_store;                           /* the caller sent Cache-Control: no-store (share links:
+                                               a revoked link must not be served from a cache) */
 } dw_target;
 
 /* Digits and dots, 1..64 characters. */
@@ -67,6 +69,16 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
 int wado_rendered_of(dicomweb *dw, http_req *rq, const dw_target *t);
 /* /instances/{uid}/bulk/{path}: the bulk value the metadata's BulkDataURI names. */
 int wado_bulk(dicomweb *dw, http_req *rq, const dw_target *t, const char *path);
+/*
+ * Several rendered frames of t->series in one answer, for a viewer that prefetches a series
+ * (fewer requests: a browser spends more on each request than on decoding the image). list is
+ * "SOP[:FRAME],..." (frame 1 when omitted, at most WADO_BATCH_MAX items); window, viewport,
+ * quality from the query as for /rendered. multipart/related; type="image/jpeg" (or png by
+ * Accept), one part per item in list order, each with Content-Location "SOP/FRAME". Any item
+ * not in t's study/series: 404 for the whole request.
+ */
+#define WADO_BATCH_MAX 32
+int wado_render_batch(dicomweb *dw, http_req *rq, const dw_target *t, const char *list);
 /* Study or series thumbnail: its first instance's. */
 int wado_thumbnail_of(dicomweb *dw, http_req *rq, const dw_target *t);
 /* WADO-URI: /wado?requestType=WADO&... */

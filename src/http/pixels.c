@@ -296,12 +296,77 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
         if (rc) {
             rc = reply_pix_error(rq, rc, &p.err);
         } else {
-            http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+            if (!t->no_store)
+                http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
             rc = http_reply_buf(rq, 200, mime, out.p, out.len);
         }
     }
     rs_buf_free(&out);
     pix_close(&p);
+    return rc;
+}
+
+#define BATCH_BOUNDARY "radshare-rendered-3f81c0d2"
+
+int wado_render_batch(dicomweb *dw, http_req *rq, const dw_target *t, const char *list)
+{
+    render_params rp = RENDER_PARAMS_DEFAULT;
+    const char *bad = NULL;
+    if (render_opts(rq, 0, &rp, &bad))
+        return http_reply_error(rq, 400, "%s", bad);
+    int fmt = pick_format(rq, NULL);
+    if (fmt < 0)
+        return http_reply_error(rq, 406, "rendered images are image/jpeg or image/png");
+    rp.format = (render_format)fmt;
+    char items[WADO_BATCH_MAX * (STORE_UID_MAX + 12)], *save = NULL;
+    if (!list || !list[0] || snprintf(items, sizeof items, "%s", list) >= (int)sizeof items)
+        return http_reply_error(rq, 400, "instances is SOP[:FRAME],... (at most %d)", WADO_BATCH_MAX);
+    rs_buf out = RS_BUF_INIT, img = RS_BUF_INIT;
+    int rc = RS_OK, n = 0, answered = 0; /* answered: an error reply is queued, rc is its status */
+    for (char *it = strtok_r(items, ",", &save); it && !answered; it = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(it, ':'), *end = NULL;
+        unsigned long frame = 1;
+        if (colon) {
+            *colon = 0;
+            frame = strtoul(colon + 1, &end, 10);
+        }
+        answered = 1;
+        if (++n > WADO_BATCH_MAX || !dw_uid_ok(it) || (colon && (*end || frame == 0 || frame > UINT32_MAX))) {
+            rc = http_reply_error(rq, 400, "instances is SOP[:FRAME],... (at most %d)", WADO_BATCH_MAX);
+            break;
+        }
+        dw_target one = *t;
+        one.instance = it;
+        pix p;
+        const char *mime = NULL;
+        if ((rc = pix_open(dw, &one, &p))) {
+            rc = reply_pix_error(rq, rc, &p.err);
+            break;
+        }
+        if (frame > codec_get_desc(p.img)->frames)
+            rc = http_reply_error(rq, 400, "%s: frame %lu, the instance has %u", it, frame, codec_get_desc(p.img)->frames);
+        else if ((rc = render_frame(p.f, p.img, (uint32_t)frame - 1, &rp, &img, &mime, &p.err)))
+            rc = reply_pix_error(rq, rc, &p.err);
+        else if (rs_buf_printf(&out, "--" BATCH_BOUNDARY "\r\nContent-Type: %s\r\nContent-Location: %s/%lu\r\n"
+                                     "Content-Length: %zu\r\n\r\n", mime, it, frame, img.len) ||
+                 rs_buf_append(&out, img.p, img.len) || rs_buf_puts(&out, "\r\n"))
+            rc = http_reply_error(rq, 503, "out of memory");
+        else
+            answered = 0;
+        rs_buf_reset(&img);
+        pix_close(&p);
+    }
+    if (!answered && rs_buf_puts(&out, "--" BATCH_BOUNDARY "--\r\n"))
+        rc = http_reply_error(rq, 503, "out of memory");
+    else if (!answered) {
+        if (!t->no_store)
+            http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+        rc = http_reply_buf(rq, 200, fmt == RENDER_PNG ? "multipart/related; type=\"image/png\"; boundary=" BATCH_BOUNDARY
+                                                      : "multipart/related; type=\"image/jpeg\"; boundary=" BATCH_BOUNDARY,
+                            out.p, out.len);
+    }
+    rs_buf_free(&out);
+    rs_buf_free(&img);
     return rc;
 }
 

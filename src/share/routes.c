@@ -256,18 +256,39 @@ static int do_unlock(share_web *w, http_req *rq, const share *sh, const char *to
     return rc;
 }
 
-/* studies/{st}/series/{se}/thumbnail | studies/{st}/series/{se}/instances/{sop}/frames/{n}/rendered */
+/* Every SOP of a batch's "SOP[:N],..." list in that series (a malformed list is wado's 400). */
+static int batch_in_series(share_web *w, const char *st, const char *se, const char *list)
+{
+    char sop[80];
+    for (const char *p = list ? list : ""; *p; p += *p == ',') {
+        size_t k = strcspn(p, ":,");
+        if (k && k < sizeof sop) {
+            memcpy(sop, p, k);
+            sop[k] = 0;
+            if (dw_uid_ok(sop) && !share_instance_in(w->st, st, se, sop))
+                return 0;
+        }
+        p += strcspn(p, ",");
+    }
+    return 1;
+}
+
+/* studies/{st}/series/{se}/thumbnail | studies/{st}/series/{se}/instances/{sop}/frames/{n}/rendered |
+   studies/{st}/series/{se}/rendered?instances=SOP[:N],... (the viewer's prefetch, wado_render_batch) */
 static int do_image(share_web *w, http_req *rq, const share *sh, char **seg, int n)
 {
     int thumb = n == 5 && !strcmp(seg[4], "thumbnail");
+    int batch = n == 5 && !strcmp(seg[4], "rendered");
     int rendered = n == 9 && !strcmp(seg[4], "instances") && !strcmp(seg[6], "frames") && !strcmp(seg[8], "rendered");
     no_leak_headers(rq);
-    if (strcmp(seg[0], "studies") || strcmp(seg[2], "series") || !(thumb || rendered) || !dw_uid_ok(seg[1]) ||
+    if (strcmp(seg[0], "studies") || strcmp(seg[2], "series") || !(thumb || rendered || batch) || !dw_uid_ok(seg[1]) ||
         !dw_uid_ok(seg[3]) || (rendered && !dw_uid_ok(seg[5])) ||
         (rendered && strspn(seg[7], "0123456789") != strlen(seg[7])))
         return http_reply_error(rq, 404, "no such resource");
-    /* outside the share: 404, and the refusal is recorded */
-    if (!share_check_scope(sh, seg[1], seg[3]) || (rendered && !share_instance_in(w->st, seg[1], seg[3], seg[5]))) {
+    /* outside the share: 404, and the refusal is recorded (one instance of a batch outside
+       the series is a 404 for the whole batch) */
+    if (!share_check_scope(sh, seg[1], seg[3]) || (rendered && !share_instance_in(w->st, seg[1], seg[3], seg[5])) ||
+        (batch && !batch_in_series(w, seg[1], seg[3], http_req_query(rq, "instances")))) {
         audit_rq(w, rq, "access.out_of_scope", sh, NULL);
         return http_reply_error(rq, 404, "not in this share");
     }
@@ -280,12 +301,34 @@ static int do_image(share_web *w, http_req *rq, const share *sh, char **seg, int
             audit_rq(w, rq, "images.viewed", sh, (const char *)d.p);
         rs_buf_free(&d);
     }
-    dw_target t = {.study = seg[1], .series = seg[3], .instance = rendered ? seg[5] : NULL};
+    /* no_store: the viewer keeps its own in-page cache; the browser's must not outlive a revocation */
+    dw_target t = {.study = seg[1], .series = seg[3], .instance = rendered ? seg[5] : NULL, .no_store = 1};
+    if (batch)
+        return wado_render_batch(w->dw, rq, &t, http_req_query(rq, "instances"));
     if (rendered)
         snprintf(t.rest, sizeof t.rest, "frames/%s/rendered", seg[7]);
     else
         snprintf(t.rest, sizeof t.rest, "thumbnail");
     return wado_retrieve(w->dw, rq, &t);
+}
+
+/* The first image too, at the viewport the viewer asks when the stage is at least the image's
+   size (most screens, for images up to 768 pixels; a wrong guess costs one unused image). With
+   an access code there is nothing to preload before the code is given. */
+static void preload_first_image(share_web *w, http_req *rq, const share *sh, const char *token)
+{
+    share_image fi;
+    rs_err err;
+    rs_err_clear(&err);
+    if (sh->code_kind != SHARE_CODE_NONE || share_first_image(w->st, sh, &fi, &err) != RS_OK)
+        return;
+    uint32_t vp = fi.rows > fi.cols ? fi.rows : fi.cols;
+    char link[512];
+    if (vp == 0 || vp > 768 ||
+        snprintf(link, sizeof link, "</s/%.64s/studies/%s/series/%s/instances/%s/frames/%u/rendered?viewport=%u,%u&quality=90>;"
+                 " rel=preload; as=fetch; crossorigin", token, sh->study_uid, fi.series, fi.sop, fi.frame, vp, vp) >= (int)sizeof link)
+        return;
+    http_set_header(rq, "Link", link);
 }
 
 static int share_route(http_req *rq, void *ctx)
@@ -313,6 +356,12 @@ static int share_route(http_req *rq, void *ctx)
     else if (n == 1 && !post) {
         audit_rq(w, rq, "share.opened", &sh, NULL);
         no_leak_headers(rq);
+        /* the browser asks study.json while it is still fetching the scripts that need it:
+           one round trip less before the first image (the viewer's fetch takes the preload) */
+        char link[512];
+        snprintf(link, sizeof link, "</s/%.64s/study.json>; rel=preload; as=fetch; crossorigin", token);
+        http_set_header(rq, "Link", link);
+        preload_first_image(w, rq, &sh, token);
         rc = http_reply_asset(rq, "index.html", "no-store");
     } else if (n == 2 && post && !strcmp(rest, "unlock"))
         rc = do_unlock(w, rq, &sh, token);

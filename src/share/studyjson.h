@@ -17,6 +17,15 @@
  * RS_ENOTFOUND when the study is not (or no longer) in the archive. */
 int share_study_json(store *st, const share *sh, const char *report_json, rs_buf *out, rs_err *err);
 
+/* The image the viewer opens first: the middle item (frame) of the first series with images, in
+ * study.json's order (read without the slice locations, so a tie of InstanceNumbers may be
+ * broken otherwise: good enough for a preload hint). RS_ENOTFOUND when there is no image. */
+typedef struct share_image {
+    char series[65], sop[65];
+    uint32_t frame, rows, cols;
+} share_image;
+int share_first_image(store *st, const share *sh, share_image *out, rs_err *err);
+
 /* 1 if sop_uid is an instance of (study, series) in the archive. */
 int share_instance_in(store *st, const char *study, const char *series, const char *sop_uid);
 

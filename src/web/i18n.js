@@ -121,12 +121,16 @@ export function t(key, vars = {}) {
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : ""));
 }
 
+// Formatters are made once: a new Intl.DateTimeFormat costs far more than a format() call, and
+// the overlay formats the study date on every image drawn while scrolling.
+let dateFmt = null, dateTimeFmt = null;
+
 // "20261203" -> a localised medium date; anything else is shown as it is.
 export function fmtDate(d, withTime = "") {
   const m = /^(\d{4})(\d{2})(\d{2})$/.exec(String(d || "").replace(/[-.]/g, ""));
   if (!m) return String(d || "");
   const date = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
-  let s = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeZone: "UTC" }).format(date);
+  let s = (dateFmt ||= new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeZone: "UTC" })).format(date);
   const tm = /^(\d{2})(\d{2})/.exec(String(withTime || ""));
   if (tm) s += ` ${tm[1]}:${tm[2]}`;
   return s;
@@ -135,7 +139,7 @@ export function fmtDate(d, withTime = "") {
 export function fmtIso(iso) {
   const d = new Date(iso);
   if (isNaN(d)) return String(iso || "");
-  return new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" }).format(d);
+  return (dateTimeFmt ||= new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" })).format(d);
 }
 
 // Age in whole years at the study date, from DICOM dates.

@@ -65,3 +65,35 @@ export function tokenFromPath(path) {
   const m = /^\/s\/([A-Za-z0-9_-]{1,200})\/?$/.exec(path || "");
   return m ? m[1] : "";
 }
+
+// The parts of a multipart/related answer (the series batches of the prefetch): boundary from
+// the Content-Type, each part's headers, body by its Content-Length. [] when malformed.
+export function multipartBoundary(contentType) {
+  const m = /boundary="?([^";,\s]+)"?/i.exec(contentType || "");
+  return m ? m[1] : "";
+}
+
+export function multipartParts(buf, boundary) {
+  const dec = new TextDecoder();
+  const delim = new TextEncoder().encode(`--${boundary}`);
+  const at = (pos) => { for (let k = 0; k < delim.length; k++) if (buf[pos + k] !== delim[k]) return false; return true; };
+  const parts = [];
+  let pos = 0;
+  while (boundary && pos + delim.length <= buf.length && at(pos)) {
+    pos += delim.length;
+    if (buf[pos] === 45 && buf[pos + 1] === 45) return parts;   // "--": the closing delimiter
+    let end = pos;
+    while (end + 3 < buf.length && !(buf[end] === 13 && buf[end + 1] === 10 && buf[end + 2] === 13 && buf[end + 3] === 10)) end++;
+    if (end + 3 >= buf.length) return [];
+    const head = {};
+    for (const line of dec.decode(buf.subarray(pos, end)).split("\r\n")) {
+      const c = line.indexOf(":");
+      if (c > 0) head[line.slice(0, c).trim().toLowerCase()] = line.slice(c + 1).trim();
+    }
+    const len = Number(head["content-length"]), start = end + 4;
+    if (!(len >= 0) || start + len + 2 > buf.length) return [];
+    parts.push({ type: head["content-type"] || "", location: head["content-location"] || "", body: buf.subarray(start, start + len) });
+    pos = start + len + 2;   // CRLF before the next delimiter
+  }
+  return [];
+}

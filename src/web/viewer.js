@@ -7,11 +7,12 @@
 // All study data goes into the page with textContent only.
 
 import { t, lang, fmtDate, fmtIso, fmtName, fmtSex, age } from "/viewer/i18n.js";
-import { PRESETS, presetsFor, wlFromDrag, lutFor, viewportSize, cacheKey, stepFromWheel, tokenFromPath } from "/viewer/stack.js";
+import { PRESETS, presetsFor, wlFromDrag, lutFor, viewportSize, cacheKey, stepFromWheel, tokenFromPath, multipartBoundary, multipartParts } from "/viewer/stack.js";
 
 const $ = (id) => document.getElementById(id);
 const T0 = performance.now();
 const MAX_PARALLEL = 6;
+const BATCH = 10;             // images per prefetch request (a request costs the browser more than a decode)
 const CACHE_BYTES = (navigator.deviceMemory && navigator.deviceMemory <= 4) || matchMedia("(pointer: coarse)").matches ? 256e6 : 768e6;
 
 const S = {
@@ -56,42 +57,107 @@ function cachePut(key, e) {
   }
 }
 
-// The request for item i of series s at the series' current window and the stage's size.
-function request(s, i, full = false) {
+// The cache key of item i of series s at the series' current window and the stage's size
+// (cheap: loadedCount runs it for every image after every load).
+function keyOf(s, i, full = false) {
   const it = s.items[i];
   const dev = stageDevice();
   const vp = full ? Math.max(it.cols, it.rows) : viewportSize(it.cols, it.rows, dev.w, dev.h);
   const win = s.win ? `${round(s.win.c)},${round(s.win.w)}` : "";
-  const key = cacheKey(it.sop, it.frame, win, vp);
+  return { key: cacheKey(it.sop, it.frame, win, vp), vp, win };
+}
+
+// The request for item i of series s at the series' current window and the stage's size.
+function request(s, i, full = false) {
+  const it = s.items[i];
+  const { key, vp, win } = keyOf(s, i, full);
   const st = encodeURIComponent(S.study.study.uid), se = encodeURIComponent(s.uid), sop = encodeURIComponent(it.sop);
   let url = `${S.base}/studies/${st}/series/${se}/instances/${sop}/frames/${it.frame}/rendered?viewport=${vp},${vp}&quality=90`;
   if (win) url += `&window=${win}`;
-  return { key, url, series: s, index: i, win: s.win ? { ...s.win } : null };
+  return { key, url, series: s, index: i, vp, winq: win, win: s.win ? { ...s.win } : null };
 }
+
+// A decoded image (from a Blob, or already an ImageBitmap) into the cache.
+async function decoded(r, src) {
+  const bm = src instanceof ImageBitmap ? src : await createImageBitmap(src);
+  const e = { bm, w: bm.width, h: bm.height, bytes: bm.width * bm.height * 4, win: r.win };
+  cachePut(r.key, e);
+  return e;
+}
+
+function checked(res) {
+  if (res.status === 410) { gone(); throw new Error("gone"); }
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res;
+}
+
+// The image the page preloaded (Link header; see start()): fetched and decoded while study.json is
+// still on its way, then taken by the first load() of the same URL.
+const early = new Map();   // url -> Promise<ImageBitmap>
+for (const e of performance.getEntriesByType("resource"))
+  if (e.initiatorType === "link" && e.name.includes("/rendered?")) {
+    const p = fetch(e.name, { credentials: "same-origin" }).then(async (res) => createImageBitmap(await checked(res).blob()));
+    p.catch(() => {});   // a failure is the first load()'s to report, if it asks this image
+    early.set(e.name, p);
+  }
 
 function load(r) {
   if (cache.has(r.key)) return Promise.resolve(cache.get(r.key));
   if (inflight.has(r.key)) return inflight.get(r.key);
   queue.active++;
-  const p = fetch(r.url, { credentials: "same-origin" })
-    .then(async (res) => {
-      if (res.status === 410) { gone(); throw new Error("gone"); }
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const blob = await res.blob();
-      const bm = await createImageBitmap(blob);
-      const e = { bm, w: bm.width, h: bm.height, bytes: bm.width * bm.height * 4, win: r.win };
-      cachePut(r.key, e);
-      return e;
-    })
+  const pre = early.get(new URL(r.url, location.href).href);
+  early.clear();
+  const p = (pre || fetch(r.url, { credentials: "same-origin" }).then((res) => checked(res).blob()))
+    .then((src) => decoded(r, src))
     .finally(() => { queue.active--; inflight.delete(r.key); pump(); onLoaded(r); });
   inflight.set(r.key, p);
+  return p;
+}
+
+// Several images of one series (same window and viewport) in one request: the series'
+// /rendered?instances=SOP:N,... answers multipart/related, one part per image in order. Each
+// image goes into the cache as soon as it is decoded. If the batch fails (other than 410),
+// its images are queued again one by one.
+function loadBatch(rs) {
+  const r0 = rs[0], s = r0.series;
+  const st = encodeURIComponent(S.study.study.uid), se = encodeURIComponent(s.uid);
+  const list = rs.map((r) => `${encodeURIComponent(s.items[r.index].sop)}:${s.items[r.index].frame}`).join(",");
+  let url = `${S.base}/studies/${st}/series/${se}/rendered?instances=${list}&viewport=${r0.vp},${r0.vp}&quality=90`;
+  if (r0.winq) url += `&window=${r0.winq}`;
+  queue.active++;
+  const settle = new Map(rs.map((r) => [r.key, null]));
+  const p = fetch(url, { credentials: "same-origin" })
+    .then(async (res) => {
+      checked(res);
+      const parts = multipartParts(new Uint8Array(await res.arrayBuffer()), multipartBoundary(res.headers.get("content-type")));
+      if (parts.length !== rs.length) throw new Error("bad batch");
+      await Promise.all(parts.map(async (part, k) => {
+        settle.set(rs[k].key, await decoded(rs[k], new Blob([part.body], { type: part.type })));
+        inflight.delete(rs[k].key);
+        onLoaded(rs[k]);
+      }));
+    })
+    .catch((err) => {
+      if (err.message === "gone") throw err;
+      queue.items.unshift(...rs.filter((r) => !cache.has(r.key)).map((r) => ({ ...r, single: true })));
+    })
+    .finally(() => { queue.active--; rs.forEach((r) => inflight.delete(r.key)); pump(); progress(); });
+  rs.forEach((r) => inflight.set(r.key, p.then(() => settle.get(r.key) || load(r))));
   return p;
 }
 
 function pump() {
   while (queue.active < MAX_PARALLEL && queue.items.length) {
     const r = queue.items.shift();
-    if (!cache.has(r.key) && !inflight.has(r.key)) load(r).catch(() => { S.errors++; });
+    if (cache.has(r.key) || inflight.has(r.key)) continue;
+    const group = [r];
+    while (!r.single && group.length < BATCH && queue.items.length) {
+      const q = queue.items[0];
+      if (q.single || q.series !== r.series || q.vp !== r.vp || q.winq !== r.winq) break;
+      queue.items.shift();
+      if (!cache.has(q.key) && !inflight.has(q.key)) group.push(q);
+    }
+    (group.length > 1 ? loadBatch(group) : load(r)).catch(() => { S.errors++; });
   }
 }
 
@@ -104,14 +170,18 @@ function prefetch() {
     if (s.idx + d < s.items.length) order.push(s.idx + d);
     if (d && s.idx - d >= 0) order.push(s.idx - d);
   }
-  queue.items = order.map((i) => request(s, i)).filter((r) => !cache.has(r.key));
+  // no more than the cache can hold: past that, each far image would evict a near one
+  const it = s.items[s.idx], vp = keyOf(s, s.idx).vp;
+  const fits = Math.max(1, Math.floor((0.9 * CACHE_BYTES) / (4 * vp * vp * Math.min(it.cols, it.rows) / Math.max(it.cols, it.rows))));
+  s.partial = fits < order.length;   // then the window of prefetched images follows the scrolling
+  queue.items = order.slice(0, fits).map((i) => request(s, i)).filter((r) => !cache.has(r.key));
   pump();
   progress();
 }
 
 function loadedCount(s) {
   let n = 0;
-  for (let i = 0; i < s.items.length; i++) if (cache.has(request(s, i).key)) n++;
+  for (let i = 0; i < s.items.length; i++) if (cache.has(keyOf(s, i).key)) n++;
   return n;
 }
 
@@ -121,17 +191,27 @@ function onLoaded(r) {
   progress();
 }
 
-let progressTimer = 0;
+let progressTimer = 0, progressFrame = 0;
 function progress() {
   const s = S.cur;
   if (!s) return;
   const n = loadedCount(s), total = s.items.length;
   s.loaded = n;
+  if (n >= total && !S.seriesReadyAt[s.uid]) {   // "ready": every image of the series decoded in the cache (docs/viewer.md)
+    S.seriesReadyAt[s.uid] = performance.now();
+    performance.mark("radshare:series-ready", { detail: { series: s.uid, images: total } });
+  }
+  // the pill is redrawn once per frame at most, not once per image (300 repaints over the image)
+  if (!progressFrame) progressFrame = requestAnimationFrame(progressPaint);
+}
+
+function progressPaint() {
+  progressFrame = 0;
+  const s = S.cur, n = s.loaded, total = s.items.length;
   const el = $("progress");
   $("progress-bar").style.width = `${(100 * n) / total}%`;
   $("progress-text").textContent = t("loaded", { n, total });
-  if (n >= total) {
-    if (!S.seriesReadyAt[s.uid]) S.seriesReadyAt[s.uid] = performance.now();
+  if (n >= total || (s.partial && !queue.items.length && !queue.active)) {
     clearTimeout(progressTimer);
     progressTimer = setTimeout(() => { el.hidden = true; }, 500);
   } else {
@@ -228,6 +308,7 @@ function draw() {
   S.drawn = { sop: it.sop, frame: it.frame, w: e.w, h: e.h, exact, win: want ? { ...want } : null, at: performance.now() };
   if (exact && S.firstImageDrawnAt === null) {
     S.firstImageDrawnAt = performance.now();
+    performance.mark("radshare:first-image", { detail: { sop: it.sop, frame: it.frame, w: e.w, h: e.h } });
     setPhase("ready");
     loadThumbs();
   }
@@ -313,7 +394,9 @@ function setIndex(i) {
   if (n === s.idx) return;
   s.idx = n;
   draw();
+  if (s.partial) { clearTimeout(refocusTimer); refocusTimer = setTimeout(() => { if (S.cur === s) prefetch(); }, 250); }
 }
+let refocusTimer = 0;
 
 let wlTimer = 0, wlPrefetchTimer = 0;
 function setWindow(c, w, presetId = "custom") {
@@ -365,7 +448,10 @@ function selectSeries(k) {
   $("invert").setAttribute("aria-pressed", String(!!s.invert));
   fillPresets();
   draw();
-  prefetch();
+  // the image on screen first, alone on the server and the network; then the rest of the series
+  const first = inflight.get(request(s, s.idx).key);
+  if (first) first.catch(() => {}).finally(() => { if (S.cur === s) prefetch(); });
+  else prefetch();
 }
 
 function setTool(tool) {
@@ -649,7 +735,10 @@ async function boot() {
   $("error").hidden = true;
   let r;
   try {
-    r = await fetch(`${S.base}/study.json`, { headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" });
+    // plain request, so that it matches the page's Link: rel=preload (the server sends no-store)
+    const pending = fetch(`${S.base}/study.json`, { credentials: "same-origin" });
+    fmtDate("19700101");   // the first Intl use loads locale data (20-40 ms): do it while the answer travels
+    r = await pending;
   } catch (_) { return fail(t("errNetwork"), true); }
   if (r.status === 401) {
     const j = await r.json().catch(() => ({}));
@@ -665,6 +754,23 @@ async function boot() {
 
 function start(study) {
   S.study = study;
+  S.series = (study.series || []).map((se) => ({
+    uid: se.uid, number: se.number, modality: se.modality || "", description: se.description || "",
+    items: (se.instances || []).flatMap((ins) => Array.from({ length: Math.max(1, ins.frames || 1) }, (_, f) => ({
+      sop: ins.uid, frame: f + 1, frames: ins.frames || 1, rows: ins.rows || 512, cols: ins.cols || 512,
+      slice_location: ins.slice_location,
+      fileWin: ins.window_width > 0 ? { c: ins.window_center, w: ins.window_width } : null,
+    }))),
+    idx: 0, win: null, preset: "default", zoom: 1, panX: 0, panY: 0, invert: false, loaded: 0,
+  })).filter((s) => s.items.length);
+  if (!S.series.length) return fail(t("imgError"));
+  // Open each series at its middle image: the most informative one for a reader who is not
+  // going to scroll through it all (prefetch then spreads out from there).
+  S.series.forEach((s) => { s.idx = Math.floor((s.items.length - 1) / 2); });
+  // The first image's request before the page is filled in, so that the server and the network
+  // work while this thread does (often preloaded by the page's Link header already; the layout
+  // may still change, devCache is dropped below, at worst the image is asked again at its size).
+  load(request(S.series[0], S.series[0].idx)).catch(() => {});
   const p = study.patient || {}, sd = study.study || {};
   document.title = `${fmtName(p.name, true)} · ${sd.description || t("title")} · radshare`;
   $("pt-name").textContent = fmtName(p.name, true);
@@ -682,20 +788,9 @@ function start(study) {
     rt.textContent = t("noReport");
     rt.classList.add("empty");
   }
-  if (matchMedia("(max-width: 760px)").matches) toggleReport(false); else toggleReport(true);
-  S.series = (study.series || []).map((se) => ({
-    uid: se.uid, number: se.number, modality: se.modality || "", description: se.description || "",
-    items: (se.instances || []).flatMap((ins) => Array.from({ length: Math.max(1, ins.frames || 1) }, (_, f) => ({
-      sop: ins.uid, frame: f + 1, frames: ins.frames || 1, rows: ins.rows || 512, cols: ins.cols || 512,
-      slice_location: ins.slice_location,
-      fileWin: ins.window_width > 0 ? { c: ins.window_center, w: ins.window_width } : null,
-    }))),
-    idx: 0, win: null, preset: "default", zoom: 1, panX: 0, panY: 0, invert: false, loaded: 0,
-  })).filter((s) => s.items.length);
-  if (!S.series.length) return fail(t("imgError"));
-  // Open each series at its middle image: the most informative one for a reader who is not
-  // going to scroll through it all (prefetch then spreads out from there).
-  S.series.forEach((s) => { s.idx = Math.floor((s.items.length - 1) / 2); });
+  // beside the images on a desktop when there is a report; an empty column would only take their room
+  toggleReport(!matchMedia("(max-width: 760px)").matches && !!(rep && rep.text));
+  devCache = null;
   buildStrip();
   setTool("scroll");
   selectSeries(0);
@@ -715,7 +810,9 @@ function buildStrip() {
     const img = document.createElement("img");
     img.alt = "";
     img.decoding = "async";
-    img.dataset.src = `${S.base}/studies/${encodeURIComponent(S.study.study.uid)}/series/${encodeURIComponent(s.uid)}/thumbnail?viewport=${tv},${tv}`;
+    // the series' middle image (where the series opens; the first slice is often the least telling)
+    const mid = s.items[Math.floor((s.items.length - 1) / 2)];
+    img.dataset.src = `${S.base}/studies/${encodeURIComponent(S.study.study.uid)}/series/${encodeURIComponent(s.uid)}/instances/${encodeURIComponent(mid.sop)}/frames/${mid.frame}/rendered?viewport=${tv},${tv}&quality=85`;
     img.addEventListener("error", () => img.classList.add("broken"));
     const txt = document.createElement("span");
     txt.className = "series-txt";

@@ -35,6 +35,7 @@ def make(path, study, series, sop, series_no, inst_no, slice_loc, pn):
     ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, sop
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    ds.SpecificCharacterSet = "ISO_IR 192"
     ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = pn, "PID-7", "19800131", "F"
     ds.StudyDate, ds.StudyTime, ds.StudyDescription, ds.AccessionNumber = "20261201", "101500", "MRI knee", "A123"
     ds.ReferringPhysicianName = "Peeters^Anne"
@@ -68,6 +69,19 @@ def http(method, url, body=None, headers=None):
         return Resp(e.code, e.headers, e.read())
 
 
+def multipart(r):
+    """The parts of a multipart answer: [(headers dict, body bytes)], read by Content-Length."""
+    b = "--" + r.headers.get_param("boundary", header="Content-Type").encode().decode()
+    body, parts, pos = r.body, [], 0
+    while body.startswith(b.encode(), pos) and not body.startswith((b + "--").encode(), pos):
+        end = body.index(b"\r\n\r\n", pos)
+        head = dict(l.split(": ", 1) for l in body[pos:end].decode().split("\r\n")[1:])
+        n = int(head["Content-Length"])
+        parts.append((head, body[end + 4:end + 4 + n]))
+        pos = end + 4 + n + 2
+    return parts
+
+
 def basic(user, pw):
     return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()}
 
@@ -85,7 +99,7 @@ def main():
                 sop = generate_uid()
                 sops.setdefault(series, []).append(sop)
                 f = os.path.join(tmp, "%s.dcm" % sop)
-                make(f, study, series, sop, sno, k, 10.0 * k, "Doe^Jane<script>alert(1)</script>")
+                make(f, study, series, sop, sno, k, 10.0 * k, "Doe^Jané Zoë<script>alert(1)</script>")
                 files.append(f)
         dport, hport = free_port(), free_port()
         base = "http://127.0.0.1:%d" % hport
@@ -144,10 +158,10 @@ def main():
             r = http("GET", url + "/study.json")
             ok(r.status == 200, "study.json: 200", r.body[:200])
             js = r.json() if r.status == 200 else {}
-            ok(js.get("patient", {}).get("name") == "Doe^Jane<script>alert(1)</script>" and js["patient"]["id"] == "PID-7"
+            ok(js.get("patient", {}).get("name") == "Doe^Jané Zoë<script>alert(1)</script>" and "Jan\\u00c3" not in r.body.decode() and js["patient"]["id"] == "PID-7"
                and js["study"]["uid"] == study_a and js["study"]["description"] == "MRI knee"
                and js["study"]["modalities"] == ["MR"] and js["download"] is True and js["report"] is None,
-               "study.json: patient and study", js.get("patient"))
+               "study.json: patient and study (UTF-8 names as they are)", js.get("patient"))
             series = js.get("series", [])
             ok([s["uid"] for s in series] == [ser_a1, ser_a2] and [s["number"] for s in series] == [1, 2],
                "study.json: both series, sorted by number", [s.get("number") for s in series])
@@ -167,8 +181,49 @@ def main():
             r = http("GET", url + "/studies/%s/series/%s/instances/%s/frames/1/rendered" % (study_a, ser_a1, sop_a1))
             ok(r.status == 200 and r.headers.get_content_type() == "image/jpeg" and r.body[:2] == b"\xff\xd8",
                "an instance in scope: rendered by the WADO-RS code as a JPEG", (r.status, r.body[:80]))
+            single = r.body
+            ok(r.headers.get_all("Cache-Control") == ["no-store"],
+               "a share's image: Cache-Control no-store only (no immutable beside it: a revocation must not be outlived)",
+               r.headers.get_all("Cache-Control"))
             r = http("GET", url + "/studies/%s/series/%s/thumbnail" % (study_a, ser_a1))
             ok(r.status == 200 and r.body[:2] == b"\xff\xd8", "a series thumbnail in scope: a JPEG", (r.status, r.body[:80]))
+            r = http("GET", url)
+            links = r.headers.get_all("Link") or []
+            ok(links[:1] == ["</s/%s/study.json>; rel=preload; as=fetch; crossorigin" % token],
+               "the viewer page preloads its study.json (Link header)", links)
+            ok(links[1:] == ["</s/%s/studies/%s/series/%s/instances/%s/frames/1/rendered?viewport=24,24&quality=90>; "
+                             "rel=preload; as=fetch; crossorigin" % (token, study_a, ser_a1, sops[ser_a1][2])],
+               "... and the image the viewer opens first: series 1's middle instance (number 2) at its own size", links)
+
+            # the prefetch's batches: several renderings of one series in one multipart answer
+            batch = url + "/studies/%s/series/%s/rendered?instances=" % (study_a, ser_a1)
+            want = [sops[ser_a1][2], sops[ser_a1][0], sops[ser_a1][1]]
+            r = http("GET", batch + "%s:1,%s,%s:1" % tuple(want))
+            parts = multipart(r) if r.status == 200 else []
+            ok(r.status == 200 and r.headers.get_content_type() == "multipart/related"
+               and r.headers.get_param("type") == "image/jpeg" and r.headers.get_all("Cache-Control") == ["no-store"],
+               "a batch of 3: 200 multipart/related of JPEGs, no-store", (r.status, r.headers.get("Content-Type")))
+            ok([h.get("Content-Location") for h, _ in parts] == ["%s/1" % x for x in want]
+               and all(h["Content-Type"] == "image/jpeg" and b == single for h, b in parts),
+               "the batch: one part per instance in the order asked, each the instance's own rendering",
+               [(h.get("Content-Location"), len(b)) for h, b in parts])
+            r = http("GET", batch + "%s:1&viewport=8,8&window=600,300" % sop_a1)
+            one = http("GET", url + "/studies/%s/series/%s/instances/%s/frames/1/rendered?viewport=8,8&window=600,300"
+                       % (study_a, ser_a1, sop_a1))
+            ok(r.status == 200 and [b for _, b in multipart(r)] == [one.body] and one.body != single,
+               "the batch takes viewport and window like /rendered", r.status)
+            n_out = lambda: sum(x["event"] == "access.out_of_scope" for x in
+                                http("GET", base + "/api/audit?study=" + study_a, headers=sess).json()["records"])
+            before = n_out()
+            r = http("GET", batch + "%s,%s" % (sop_a1, sops[ser_b][0]))
+            ok(r.status == 404 and n_out() == before + 1,
+               "a batch with an instance of another study: 404 for the whole batch, recorded out of scope", r.status)
+            r = http("GET", batch + "%s,%s" % (sop_a1, sops[ser_a2][0]))
+            ok(r.status == 404, "a batch with an instance of another series of the study: 404", r.status)
+            bad = [sop_a1 + ":0", sop_a1 + ":x", "1.2/../3", ",".join([sop_a1] * 33), sop_a1 + ":2", ""]
+            codes = [http("GET", batch + q).status for q in bad]
+            ok(codes == [400, 400, 400, 400, 400, 400] or codes == [400, 400, 404, 400, 400, 400],
+               "malformed batches (frame 0, not a number, traversal, 33 items, no such frame, empty): refused", codes)
             r = http("GET", url + "/studies/%s/series/%s/instances/%s/frames/1/rendered" % (study_a, ser_a1, "1.2.3/../4"))
             ok(r.status in (400, 404), "path traversal in an instance UID refused", r.status)
 
@@ -188,6 +243,9 @@ def main():
                                                     "recipient": {"kind": "patient", "name": "Jane"}}, sess)
             url3 = r.json()["url"] if r.status == 201 else base + "/s/x"
             tok3 = url3.rsplit("/", 1)[-1]
+            r = http("GET", url3)
+            ok(r.status == 200 and len(r.headers.get_all("Link") or []) == 1,
+               "with an access code: the page preloads no image (nothing is shown before the code)", r.headers.get_all("Link"))
             r = http("GET", url3 + "/study.json")
             ok(r.status == 401 and r.json().get("need_code") is True, "with an access code: 401 need_code first", r.body)
             r = http("POST", url3 + "/unlock", {"code": "0000-0000"})

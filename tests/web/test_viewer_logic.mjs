@@ -28,6 +28,27 @@ check("token with trailing slash", stack.tokenFromPath("/s/abc/") === "abc");
 check("no token outside /s/", stack.tokenFromPath("/viewer/index.html") === "" && stack.tokenFromPath("/s/") === "");
 check("token with traversal or odd characters refused", stack.tokenFromPath("/s/..%2f") === "" && stack.tokenFromPath("/s/a/b") === "" && stack.tokenFromPath("/s/<x>") === "");
 
+// multipart answers of the prefetch batches (bodies are binary and may contain the boundary's bytes)
+{
+  const enc = (x) => (typeof x === "string" ? new TextEncoder().encode(x) : x);
+  const cat = (...xs) => { const bs = xs.map(enc), out = new Uint8Array(bs.reduce((a, b) => a + b.length, 0)); let o = 0; for (const b of bs) { out.set(b, o); o += b.length; } return out; };
+  const B = "radshare-rendered-3f81c0d2";
+  const j1 = new Uint8Array([0xff, 0xd8, 13, 10, 13, 10, 45, 45, 0, 0xff, 0xd9]);           // CRLFCRLF and "--" inside
+  const j2 = enc(`--${B}\r\n--${B}--`);                                                   // the boundary itself inside
+  const part = (loc, body) => cat(`--${B}\r\nContent-Type: image/jpeg\r\nContent-Location: ${loc}\r\nContent-Length: ${body.length}\r\n\r\n`, body, "\r\n");
+  const whole = cat(part("1.2.3/1", j1), part("1.2.4/2", j2), `--${B}--\r\n`);
+  check("multipart boundary from the Content-Type", stack.multipartBoundary(`multipart/related; type="image/jpeg"; boundary=${B}`) === B
+    && stack.multipartBoundary(`multipart/related; boundary="${B}"; type="image/jpeg"`) === B && stack.multipartBoundary("image/jpeg") === "");
+  const p = stack.multipartParts(whole, B);
+  check("multipart parts: bodies by Content-Length, even with the boundary inside a body",
+    p.length === 2 && p[0].location === "1.2.3/1" && p[1].location === "1.2.4/2" && p[0].type === "image/jpeg"
+    && p[0].body.join() === j1.join() && p[1].body.join() === j2.join(), JSON.stringify(p.map((x) => [x.location, x.body.length])));
+  check("multipart: a cut answer, a missing length or another boundary give no parts",
+    stack.multipartParts(whole.subarray(0, whole.length - 20), B).length === 0
+    && stack.multipartParts(enc(`--${B}\r\nContent-Type: image/jpeg\r\n\r\nxx\r\n--${B}--\r\n`), B).length === 0
+    && stack.multipartParts(whole, "other").length === 0 && stack.multipartParts(whole, "").length === 0);
+}
+
 // viewport asked from the server
 check("viewport never above the native size", stack.viewportSize(512, 512, 2000, 1500) === 512);
 check("viewport fitted and rounded up to 128", stack.viewportSize(3000, 2400, 1000, 800) === 1024, String(stack.viewportSize(3000, 2400, 1000, 800)));

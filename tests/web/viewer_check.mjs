@@ -93,6 +93,18 @@ async function desktop(context) {
   await page.waitForFunction(() => { const s = window.radshareViewer.state; return s.loaded === s.total; }, null, { timeout: 30000 }).catch(() => {});
   v = await state(page);
   check("desktop: whole series prefetched", v.loaded === v.total && v.total === v.count, `${v.loaded}/${v.total}, ready at ${(v.seriesReadyAt[v.seriesUid] || 0).toFixed(0)} ms`);
+  const pre = await page.evaluate(() => {
+    const r = performance.getEntriesByType("resource");
+    const img = r.filter((e) => e.name.includes("/rendered?") && e.name.includes("quality=90"));
+    return { first: img[0] && img[0].initiatorType, same: img.length ? img.filter((e) => e.name === img[0].name).length : 0,
+      json: r.filter((e) => e.name.endsWith("/study.json")).map((e) => e.initiatorType) };
+  });
+  check("desktop: study.json and the first image come from the page's preloads, each fetched once",
+    pre.first === "link" && pre.same === 1 && pre.json.join() === "link,fetch", JSON.stringify(pre));   // (the fetch is this script's own, above)
+  const batches = rendered.filter((u) => /\/series\/[0-9.]+\/rendered\?instances=/.test(u));
+  check("desktop: prefetched in batches (fewer requests than images), first image alone", batches.length >= 1 && rendered.length < v.total
+    && !/instances=/.test(rendered[0]) && (await page.evaluate(() => performance.getEntriesByName("radshare:series-ready").length)) === 1,
+    `${rendered.length} requests for ${v.total} images, ${batches.length} batches`);
 
   // stack scrolling: wheel, keys, slider
   const box = await page.locator("#stage").boundingBox();
