@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "err.h"
 
 #define RS_CACHE_NOTE_MAX 320   /* longest note kept, with its NUL */
 
