@@ -163,7 +163,8 @@ def cmd_report(d, t_render, t_qido, t_gbps):
         kind, server, rnd, rps, p50, non2xx, errors = line.rstrip("\n").split("\t")
         wrk.setdefault((kind, server), []).append((float(rps), p50))
         if non2xx != "0" or errors != "0":
-            bad.append(f"{kind} {server} round {rnd}: {non2xx} non-2xx answers, socket errors {errors}")
+            bad.append(f"{kind} {server} round {rnd}: {non2xx} non-2xx answers, socket errors "
+                       f"(connect+read+write+timeout) {errors}")
     print("rendered frame (512x512 16-bit MR -> 8-bit, concurrent keep-alive clients; median of rounds)")
     print("  same: the same frame and parameters on every request (radshare answers from its render cache)")
     print("  new window: a new window centre on every request, every image rendered anew (information)")
