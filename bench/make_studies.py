@@ -20,7 +20,8 @@ import argparse
 import datetime
 import os
 import sys
-import uuid
+
+from make_series import already_there, mark_done, seeded_uid   # bench/, beside this file
 
 SEED = 20261204
 FORMAT_VERSION = "qido-studies v1"
@@ -45,9 +46,7 @@ STEP = datetime.timedelta(minutes=473)          # 10,000 studies span ~9 years
 
 
 def uid(*parts):
-    """Deterministic 2.25 UID from a name-based UUID (as make_series.py)."""
-    name = "/".join([str(SEED)] + [str(p) for p in parts])
-    return "2.25." + str(uuid.uuid5(uuid.NAMESPACE_OID, "radshare-bench/" + name).int)
+    return seeded_uid(SEED, *parts)
 
 
 def study_fields(i):
@@ -141,20 +140,15 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     args = ap.parse_args()
     tag = f"{FORMAT_VERSION} seed={SEED} count={args.count}\n"
-    marker = os.path.join(args.outdir, ".complete")
-    if os.path.exists(marker) and open(marker).read() == tag:
-        print(f"make_studies: {args.outdir}: already there ({tag.strip()})")
+    if already_there(args.outdir, tag, "make_studies"):
         return 0
-    if os.path.exists(marker):
-        os.remove(marker)
     print(f"make_studies: writing {args.count} studies to {args.outdir}")
     for i in range(args.count):
         d = os.path.join(args.outdir, f"{i // 1000:03d}")
         if i % 1000 == 0:
             os.makedirs(d, exist_ok=True)
         make_file(i, os.path.join(d, f"S{i:06d}.dcm"))
-    with open(marker, "w") as w:
-        w.write(tag)
+    mark_done(args.outdir, tag)
     print(f"make_studies: done ({args.count} files)")
     return 0
 
