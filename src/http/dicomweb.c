@@ -4,11 +4,11 @@
  */
 #include "dicomweb.h"
 
-#include "../util/cache.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../util/cache.h"
 
 #define MAX_SEGS 12
 

@@ -229,8 +229,11 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
              rp.width, (int)rp.voi_fn, rp.viewport_w, rp.viewport_h, rp.quality, fmt);
     rs_buf out = RS_BUF_INIT;
     if (dw->rendered && rs_cache_get(dw->rendered, key, &out, note, sizeof note)) {
-        char *etag = strchr(note, ' '); /* note: "mime etag" */
-        *etag++ = 0;
+        char *etag = strchr(note, ' '); /* note: "mime etag", as put below */
+        if (etag)
+            *etag++ = 0;
+        else
+            etag = note + strlen(note);
         if (!http_etag_check(rq, etag)) {
             http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
             rc = http_reply_buf(rq, 200, note, out.p, out.len);
