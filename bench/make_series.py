@@ -38,11 +38,33 @@ MARKER = ".complete"
 FORMAT_VERSION = "mr-series v2"
 
 
-def uid(*parts):
+def seeded_uid(seed, *parts):
     """Deterministic 2.25 UID (PS3.5 B.2: from a UUID; here a name-based UUID of the seed and a name).
     (pydicom's generate_uid(prefix=None) ignores entropy_srcs and returns a random UUID.)"""
-    name = "/".join([str(SEED)] + [str(p) for p in parts])
+    name = "/".join([str(seed)] + [str(p) for p in parts])
     return "2.25." + str(uuid.uuid5(uuid.NAMESPACE_OID, "radshare-bench/" + name).int)
+
+
+def uid(*parts):
+    return seeded_uid(SEED, *parts)
+
+
+def already_there(outdir, tag, who):
+    """True when OUTDIR/.complete says tag (the data is there); a stale marker is removed."""
+    marker = os.path.join(outdir, MARKER)
+    if os.path.exists(marker):
+        with open(marker) as f:
+            if f.read() == tag:
+                print(f"{who}: {outdir}: already there ({tag.strip()})")
+                return True
+        os.remove(marker)
+    return False
+
+
+def mark_done(outdir, tag):
+    """Written last, so an interrupted run is redone."""
+    with open(os.path.join(outdir, MARKER), "w") as f:
+        f.write(tag)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,13 +510,8 @@ def main():
     args = ap.parse_args()
 
     tag = f"{FORMAT_VERSION} seed={SEED} count={args.count} {ROWS}x{COLS}\n"
-    marker = os.path.join(args.outdir, MARKER)
-    if os.path.exists(marker):
-        with open(marker) as f:
-            if f.read() == tag:
-                print(f"make_series: {args.outdir}: already there ({tag.strip()})")
-                return 0
-        os.remove(marker)
+    if already_there(args.outdir, tag, "make_series"):
+        return 0
     os.makedirs(args.outdir, exist_ok=True)
     for old in os.listdir(args.outdir):          # a stale or partial series: start afresh
         if old.startswith("MR") and old.endswith(".dcm"):
@@ -511,8 +528,7 @@ def main():
             print(f"make_series: {count_elements(ds)} elements per instance "
                   f"(+{len(ds.file_meta)} meta), writing {args.count} files to {args.outdir}")
         ds.save_as(os.path.join(args.outdir, f"MR{k + 1:04d}.dcm"), write_like_original=False)
-    with open(marker, "w") as f:
-        f.write(tag)
+    mark_done(args.outdir, tag)
     print(f"make_series: done ({args.count} files)")
     return 0
 

@@ -8,7 +8,7 @@ pkgs_build="gcc make pkg-config zlib1g-dev libsqlite3-dev libssl-dev libjpeg62-t
 pkgs_check="$pkgs_build openssl dcmtk dicom3tools unzip libgdcm-tools libopenjp2-tools python3 python3-pydicom python3-numpy python3-aiosmtpd clang libclang-rt-14-dev nodejs chromium zbar-tools"
 pkgs_demo="$pkgs_build dcmtk python3-pydicom"
 pkgs_fuzz="clang libclang-rt-14-dev"
-pkgs_bench="$pkgs_check hyperfine"
+pkgs_bench="$pkgs_check hyperfine orthanc orthanc-dicomweb wrk"
 
 want=""
 for set in "${@:-build}"; do

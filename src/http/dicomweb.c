@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/cache.h"
+
 #define MAX_SEGS 12
 
 int dw_uid_ok(const char *uid)
@@ -89,6 +91,12 @@ int dicomweb_register(http_server *srv, store *st, const dicomweb_opts *o, dicom
         dw->o = *o;
     if (!dw->o.max_upload)
         dw->o.max_upload = DICOMWEB_DEFAULT_MAX_UPLOAD;
+    if (!dw->o.render_cache)
+        dw->o.render_cache = DICOMWEB_DEFAULT_RENDER_CACHE;
+    if (rs_cache_new(dw->o.render_cache, &dw->rendered)) {
+        free(dw);
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
+    }
     http_route_opts staff = {.flags = HTTP_ROUTE_STAFF};
     http_route_opts up = {.flags = HTTP_ROUTE_STAFF | HTTP_ROUTE_STREAM_BODY, .max_body = dw->o.max_upload,
                           .body = stow_body};
@@ -96,7 +104,7 @@ int dicomweb_register(http_server *srv, store *st, const dicomweb_opts *o, dicom
     rc = rc ? rc : http_server_route_opts(srv, "POST", DICOMWEB_PREFIX "/studies", stow_finish, dw, &up);
     rc = rc ? rc : http_server_route_opts(srv, "GET", "/wado", wado_uri, dw, &staff);
     if (rc) {
-        free(dw);
+        dicomweb_free(dw);
         return rs_err_set(err, rc, "cannot register the DICOMweb routes");
     }
     *out = dw;
@@ -105,12 +113,21 @@ int dicomweb_register(http_server *srv, store *st, const dicomweb_opts *o, dicom
 
 void dicomweb_free(dicomweb *dw)
 {
+    if (dw)
+        rs_cache_free(dw->rendered);
     free(dw);
 }
 
 int dicomweb_metrics(dicomweb *dw, rs_buf *out)
 {
-    return rs_buf_printf(out,
+    rs_cache_stats cs;
+    rs_cache_get_stats(dw->rendered, &cs);
+    int rc = rs_buf_printf(out,
+                           "# TYPE radshare_render_cache_hits_total counter\nradshare_render_cache_hits_total %llu\n"
+                           "# TYPE radshare_render_cache_misses_total counter\nradshare_render_cache_misses_total %llu\n"
+                           "# TYPE radshare_render_cache_bytes gauge\nradshare_render_cache_bytes %zu\n",
+                           (unsigned long long)cs.hits, (unsigned long long)cs.misses, cs.bytes);
+    return rc ? rc : rs_buf_printf(out,
                          "# TYPE radshare_stow_instances_total counter\nradshare_stow_instances_total %llu\n"
                          "# TYPE radshare_stow_failed_total counter\nradshare_stow_failed_total %llu\n"
                          "# TYPE radshare_stow_bytes_total counter\nradshare_stow_bytes_total %llu\n"

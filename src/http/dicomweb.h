@@ -18,8 +18,11 @@
 #define DICOMWEB_MAX_LIMIT 1000       /* QIDO limit above this is clamped */
 #define DICOMWEB_DEFAULT_MAX_UPLOAD ((uint64_t)4 << 30)
 
+#define DICOMWEB_DEFAULT_RENDER_CACHE ((size_t)64 << 20)
+
 typedef struct dicomweb_opts {
     uint64_t max_upload;    /* STOW-RS request body (decoded); 0: DICOMWEB_DEFAULT_MAX_UPLOAD */
+    size_t render_cache;    /* bytes of rendered images kept; 0: DICOMWEB_DEFAULT_RENDER_CACHE */
 } dicomweb_opts;
 
 typedef struct dicomweb_counters {
@@ -28,10 +31,13 @@ typedef struct dicomweb_counters {
     _Atomic uint64_t qido;
 } dicomweb_counters;
 
+struct rs_cache;
+
 typedef struct dicomweb {
     store *st;
     dicomweb_opts o;
     dicomweb_counters n;
+    struct rs_cache *rendered;  /* encoded /rendered and /thumbnail images by hash + parameters */
 } dicomweb;
 
 int dicomweb_register(http_server *srv, store *st, const dicomweb_opts *o, dicomweb **out, rs_err *err);

@@ -7,7 +7,10 @@
  * then only what is asked is loaded. Multipart answers are made part by part (parts.c).
  *
  * Frames, bulk values and rendered images are immutable for a given instance (and syntax, or
- * parameters): their ETag is the content hash plus those.
+ * parameters): their ETag is the content hash plus those. The encoded rendered image is also
+ * kept in a bounded LRU cache (dicomweb.rendered) under the same key, so a viewer asking again
+ * for a frame, or another viewer asking for the same frame, costs an index lookup and a copy
+ * instead of read + decode + encode.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include "../dicom/reader.h"
 #include "../dicom/tag.h"
 #include "../render/render.h"
+#include "../util/cache.h"
 #include "../util/log.h"
 #include "../util/vec.h"
 #include "dicomweb.h"
@@ -40,14 +44,13 @@ static void pix_close(pix *p)
     dcm_file_free(p->f);
 }
 
-/* Open the current version of t->instance (checked against t's study/series), and its pixel
-   data when with_codec; RS_ENOTFOUND. */
-static int pix_open_as(dicomweb *dw, const dw_target *t, int with_codec, pix *p)
+/* The current version of t->instance (checked against t's study/series, not trashed) into
+ * p->info; RS_ENOTFOUND. Nothing is read yet. */
+static int pix_find(dicomweb *dw, const dw_target *t, pix *p)
 {
     memset(p, 0, sizeof *p);
     rs_err_clear(&p->err);
     int trashed = 0;
-    char path[4096];
     int rc = store_find_instance(dw->st, t->instance, &p->info, &p->err);
     if (rc == RS_OK && ((t->study && strcmp(t->study, p->info.study_uid)) ||
                         (t->series && strcmp(t->series, p->info.series_uid))))
@@ -55,7 +58,15 @@ static int pix_open_as(dicomweb *dw, const dw_target *t, int with_codec, pix *p)
     rc = rc ? rc : store_is_trashed(dw->st, p->info.study_uid, &trashed, &p->err);
     if (rc == RS_OK && trashed)
         rc = rs_err_set(&p->err, RS_ENOTFOUND, "no such instance");
-    rc = rc ? rc : store_get_instance_path(dw->st, t->instance, path, sizeof path, &p->err);
+    return rc;
+}
+
+/* Parse the object pix_find found (bulk values left on disk), and open its pixel data when
+ * with_codec. */
+static int pix_load(dicomweb *dw, pix *p, int with_codec)
+{
+    char path[4096];
+    int rc = store_get_instance_path(dw->st, p->info.sop_uid, path, sizeof path, &p->err);
     dcm_read_opts ro = {.bulk_min = 4096, .max_memory = PARSE_MEMORY};
     rc = rc ? rc : dcm_read_path(path, &ro, &p->f, &p->err);
     if (rc == RS_OK && with_codec)
@@ -63,6 +74,13 @@ static int pix_open_as(dicomweb *dw, const dw_target *t, int with_codec, pix *p)
     if (rc)
         pix_close(p);
     return rc;
+}
+
+/* Open the current version of t->instance, and its pixel data when with_codec; RS_ENOTFOUND. */
+static int pix_open_as(dicomweb *dw, const dw_target *t, int with_codec, pix *p)
+{
+    int rc = pix_find(dw, t, p);
+    return rc ? rc : pix_load(dw, p, with_codec);
 }
 
 static int pix_open(dicomweb *dw, const dw_target *t, pix *p)
@@ -278,13 +296,33 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
         return http_reply_error(rq, 406, "rendered images are image/jpeg or image/png");
     rp.format = (render_format)fmt;
     pix p;
-    int rc = pix_open(dw, t, &p);
+    int rc = pix_find(dw, t, &p);
     if (rc)
+        return reply_pix_error(rq, rc, &p.err);
+    /* The object is immutable: the same content hash and parameters give the same bytes, so a
+     * render is kept (dw->rendered) under everything that determines it, exactly (%a). */
+    char key[512], note[RS_CACHE_NOTE_MAX];
+    snprintf(key, sizeof key, "%s/%u/%d/%d/%a/%a/%d/%u/%u/%d/%d", p.info.hash, frame, thumbnail, rp.has_window, rp.center,
+             rp.width, (int)rp.voi_fn, rp.viewport_w, rp.viewport_h, rp.quality, fmt);
+    rs_buf out = RS_BUF_INIT;
+    if (dw->rendered && rs_cache_get(dw->rendered, key, &out, note, sizeof note)) {
+        char *etag = strchr(note, ' '); /* note: "mime etag", as put below */
+        if (etag)
+            *etag++ = 0;
+        else
+            etag = note + strlen(note);
+        if (!http_etag_check(rq, etag)) {
+            http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+            rc = http_reply_buf(rq, 200, note, out.p, out.len);
+        }
+        rs_buf_free(&out);
+        return rc;
+    }
+    if ((rc = pix_load(dw, &p, 1)))
         return reply_pix_error(rq, rc, &p.err);
     const codec_desc *d = codec_get_desc(p.img);
     if (frame == 0)
         frame = thumbnail ? (d->frames + 1) / 2 : 1;
-    rs_buf out = RS_BUF_INIT;
     const char *mime = NULL;
     char etag[256];
     snprintf(etag, sizeof etag, "%.32s-r%u-%d-%g-%g-%d-%u-%u-%d-%d", p.info.hash, frame, rp.has_window, rp.center, rp.width,
@@ -299,6 +337,8 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
             if (!t->no_store)
                 http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
             rc = http_reply_buf(rq, 200, mime, out.p, out.len);
+            if (dw->rendered && snprintf(note, sizeof note, "%s %s", mime, etag) < (int)sizeof note)
+                rs_cache_put(dw->rendered, key, out.p, out.len, note);
         }
     }
     rs_buf_free(&out);

@@ -412,6 +412,15 @@ static int get_reader(sqlite_index *x, sqlite3 **db, rs_err *err)
     return *db ? RS_OK : open_conn(x->path, 0, db, err);
 }
 
+/* A reader connection keeps the statements read_one prepared on it: finalize them first. */
+static void close_reader(sqlite3 *db)
+{
+    sqlite3_stmt *s;
+    while (db && (s = sqlite3_next_stmt(db, NULL)))
+        sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
 static void put_reader(sqlite_index *x, sqlite3 *db)
 {
     pthread_mutex_lock(&x->pool_mu);
@@ -420,7 +429,7 @@ static void put_reader(sqlite_index *x, sqlite3 *db)
         db = NULL;
     }
     pthread_mutex_unlock(&x->pool_mu);
-    sqlite3_close(db);
+    close_reader(db);
 }
 
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
@@ -464,7 +473,7 @@ static void sq_close(store_index *ix)
         sqlite3_close(x->w);
     }
     for (size_t i = 0; i < x->n_idle; i++)
-        sqlite3_close(x->idle[i]);
+        close_reader(x->idle[i]);
     pthread_mutex_destroy(&x->pool_mu);
     idset_free(&x->touched);
     free(x->path);
@@ -734,8 +743,26 @@ static void sq_maintain(store_index *ix)
 typedef int (*row_fn)(sqlite3_stmt *s, void *ctx, rs_err *err);
 
 /*
- * A one-row lookup on a reader connection: prepare sql, bind arg (if any) as ?1, step once, let
- * fn read the row. *found says whether there was one (may be NULL when fn is enough).
+ * The statement for sql on db: one prepared earlier on this connection and not running (a
+ * connection serves one thread at a time, so that is any idle one), else a new one, kept. The
+ * lookups' SQL texts are a fixed handful, so a connection keeps a handful of statements, and a
+ * lookup (store_find_instance, the trash check: two per rendered image) no longer pays SQLite's
+ * parser and planner, which were a third of the CPU of answering an image from the render cache.
+ */
+static int lookup_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out)
+{
+    for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s))
+        if (!sqlite3_stmt_busy(s) && !strcmp(sqlite3_sql(s), sql)) {
+            *out = s;
+            return SQLITE_OK;
+        }
+    return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+}
+
+/*
+ * A one-row lookup on a reader connection: the statement for sql, bind arg (if any) as ?1, step
+ * once, let fn read the row, reset. *found says whether there was one (may be NULL when fn is
+ * enough).
  */
 static int read_one(sqlite_index *x, const char *sql, const char *arg, int *found, row_fn fn, void *ctx,
                     rs_err *err)
@@ -745,7 +772,7 @@ static int read_one(sqlite_index *x, const char *sql, const char *arg, int *foun
     int rc = get_reader(x, &db, err);
     if (rc)
         return rc;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+    if (lookup_stmt(db, sql, &s) != SQLITE_OK) {
         rc = sq_err(db, err, "preparing a lookup");
         goto out;
     }
@@ -758,8 +785,9 @@ static int read_one(sqlite_index *x, const char *sql, const char *arg, int *foun
         rc = fn(s, ctx, err);
     else if (r != SQLITE_ROW && r != SQLITE_DONE)
         rc = sq_err(db, err, "reading the index");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
 out:
-    sqlite3_finalize(s);
     put_reader(x, db);
     return rc;
 }

@@ -156,9 +156,14 @@ def check_wado(srv, work, studies, files, ser):
            "WADO-RS frames/1: the stored pixel bytes", f"{st} {body[:200]}")
     st, _, _ = srv.get(path + "/frames/2")
     report(st == 400, "frames/2 of a single-frame instance: 400")
+    hits0 = metric(srv, "radshare_render_cache_hits_total")
     st, h, png = srv.get(path + "/rendered", {"Accept": "image/png"})
     report(st == 200 and h.get("content-type") == "image/png" and png_size(png) == (32, 32), "rendered as PNG 32x32",
            f"{st} {h.get('content-type')}")
+    st, h2, again = srv.get(path + "/rendered", {"Accept": "image/png"})
+    report(st == 200 and again == png and h2.get("etag") == h.get("etag") and "immutable" in h2.get("cache-control", "")
+           and h2.get("content-type") == "image/png" and metric(srv, "radshare_render_cache_hits_total") == hits0 + 1,
+           "rendered again: the same bytes, type and ETag, from the render cache", str(h2))
     st, h, jpg = srv.get(path + "/rendered?quality=80")
     report(st == 200 and h.get("content-type") == "image/jpeg" and jpg[:2] == b"\xff\xd8", "rendered as JPEG by default")
     st, h, small = srv.get(path + "/frames/1/rendered?viewport=16,16", {"Accept": "image/png"})
@@ -167,6 +172,9 @@ def check_wado(srv, work, studies, files, ser):
     report(st == 200 and win != png and png_size(win) == (32, 32), "rendered with another window differs")
     st2, _, _ = srv.get(path + "/rendered?window=100,50", {"Accept": "image/png", "If-None-Match": h.get("etag", "x")})
     report(st2 == 304, "rendered revalidates with 304")
+    st2, _, win2 = srv.get(path + "/rendered?window=100.000001,50", {"Accept": "image/png"})
+    report(st2 == 200 and png_size(win2) == (32, 32), "a window differing in the 7th digit is rendered, not mistaken "
+           "for the cached one")
     st, h, th = srv.get(f"/dicom-web/studies/{uid}/series/{se}/thumbnail")
     report(st == 200 and th[:2] == b"\xff\xd8", "series thumbnail")
     st, h, body = srv.get(f"/wado?requestType=WADO&studyUID={uid}&seriesUID={se}&objectUID={sop}"
@@ -187,6 +195,14 @@ def check_wado(srv, work, studies, files, ser):
     c.close()
     report(statuses == [200] * 5 and len(socks) == 1, "keep-alive: 5 requests on one connection", str(statuses))
     return uid, se, sop
+
+
+def metric(srv, name):
+    st, _, body = srv.get("/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 def png_size(b):
@@ -307,9 +323,13 @@ def main():
         p = run(["storescu", "-aec", "RADSHARE", "127.0.0.1", str(srv.dicom_port)] + list(files.values()))
         report(p.returncode == 0, "storescu stores 12 instances", p.stderr.decode()[-300:])
         ser = check_qido(srv, studies, files)
-        check_wado(srv, work, studies, files, ser)
+        w_uid, w_se, w_sop = check_wado(srv, work, studies, files, ser)
+        rendered = f"/dicom-web/studies/{w_uid}/series/{w_se}/instances/{w_sop}/rendered"
         check_stow(srv, work, rng)
         uid = check_api(srv, studies)
+        st, _, _ = srv.get(rendered, {"Accept": "image/png"})
+        report(uid == w_uid and st == 404, "a trashed instance's rendered image: 404, though the render cache has it",
+               str(st))
         check_viewer(srv)
         check_metrics(srv)
         srv.stop()

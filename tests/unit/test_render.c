@@ -215,6 +215,62 @@ static void test_resize(void)
     CHECK_EQ_INT(render_resize(&gi, 3, 0, &out, NULL), RS_EINVAL);
 }
 
+/* libjpeg's plain path: jpeg_write_scanlines, one 8-bit grey row at a time (the reference). */
+static size_t plain_jpeg(const uint8_t *px, uint32_t w, uint32_t h, int quality, unsigned char **mem)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    unsigned long len = 0;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, mem, &len);
+    c.image_width = w;
+    c.image_height = h;
+    c.input_components = 1;
+    c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < h) {
+        JSAMPROW r = (JSAMPROW)px + (size_t)c.next_scanline * w;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return len;
+}
+
+/* Grey images go to libjpeg as raw data with our own edge padding: the bytes must be exactly
+ * those of the plain path, for sizes that are and are not whole 8x8 blocks, 8- and 16-bit. */
+static void test_jpeg_raw_grey(void)
+{
+    static const uint32_t sizes[][2] = {{64, 48}, {37, 23}, {1, 1}, {9, 17}, {8, 1}, {512, 16}};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        uint32_t w = sizes[t][0], h = sizes[t][1];
+        size_t n = (size_t)w * h;
+        uint8_t *g8 = malloc(n);
+        uint16_t *g16 = malloc(n * 2);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t x = (uint32_t)(i % w), y = (uint32_t)(i / w);
+            g16[i] = (uint16_t)((x * 977 + y * 3001 + (x * y) % 251 * 61) & 0xffff);
+            g8[i] = (uint8_t)(((uint32_t)g16[i] * 255 + 32767) / 65535); /* what the encoder reduces 16 to */
+        }
+        unsigned char *ref = NULL;
+        size_t ref_len = plain_jpeg(g8, w, h, 90, &ref);
+        render_image i8 = {h, w, 1, 8, g8, n}, i16 = {h, w, 1, 16, g16, n * 2};
+        rs_buf b8 = RS_BUF_INIT, b16 = RS_BUF_INIT;
+        CHECK_EQ_INT(render_encode_jpeg(&i8, 90, &b8, NULL), RS_OK);
+        CHECK_EQ_INT(render_encode_jpeg(&i16, 90, &b16, NULL), RS_OK);
+        CHECK(b8.len == ref_len && memcmp(b8.p, ref, ref_len) == 0);
+        CHECK(b16.len == ref_len && memcmp(b16.p, ref, ref_len) == 0);
+        rs_buf_free(&b8);
+        rs_buf_free(&b16);
+        free(ref);
+        free(g8);
+        free(g16);
+    }
+}
+
 static void test_png_jpeg(void)
 {
     uint16_t g[33 * 17];
@@ -401,6 +457,7 @@ int main(void)
     test_segmented_palette();
     test_resize();
     test_png_jpeg();
+    test_jpeg_raw_grey();
     test_speed();
     return t_done();
 }
