@@ -312,7 +312,8 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
         else
             etag = note + strlen(note);
         if (!http_etag_check(rq, etag)) {
-            http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+            if (!t->no_store)
+                http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
             rc = http_reply_buf(rq, 200, note, out.p, out.len);
         }
         rs_buf_free(&out);
@@ -325,7 +326,7 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
         frame = thumbnail ? (d->frames + 1) / 2 : 1;
     const char *mime = NULL;
     char etag[256];
-    snprintf(etag, sizeof etag, "%.32s-r%u-%d-%g-%g-%d-%u-%u-%d-%d", p.info.hash, frame, rp.has_window, rp.center, rp.width,
+    snprintf(etag, sizeof etag, "%.32s-r%u-%d-%.17g-%.17g-%d-%u-%u-%d-%d", p.info.hash, frame, rp.has_window, rp.center, rp.width,
              (int)rp.voi_fn, rp.viewport_w, rp.viewport_h, rp.quality, fmt);
     if (frame > d->frames) {
         rc = http_reply_error(rq, 400, "frame %u: the instance has %u", frame, d->frames);

@@ -185,6 +185,10 @@ def main():
             ok(r.headers.get_all("Cache-Control") == ["no-store"],
                "a share's image: Cache-Control no-store only (no immutable beside it: a revocation must not be outlived)",
                r.headers.get_all("Cache-Control"))
+            r = http("GET", url + "/studies/%s/series/%s/instances/%s/frames/1/rendered" % (study_a, ser_a1, sop_a1))
+            ok(r.status == 200 and r.body == single and r.headers.get_all("Cache-Control") == ["no-store"],
+               "the same image again (now from the render cache): same bytes, still no-store only",
+               (r.status, r.headers.get_all("Cache-Control")))
             r = http("GET", url + "/studies/%s/series/%s/thumbnail" % (study_a, ser_a1))
             ok(r.status == 200 and r.body[:2] == b"\xff\xd8", "a series thumbnail in scope: a JPEG", (r.status, r.body[:80]))
             r = http("GET", url)
