@@ -843,7 +843,7 @@ static int api_users(http_req *rq, void *ctx)
     const char *slash = strchr(sub, '/'), *action = slash ? slash + 1 : "";
     size_t nl = slash ? (size_t)(slash - sub) : 0;
     if (strcmp(m, "POST") || (sub[0] && (!slash || !nl || nl > AUTH_MAX_NAME)))
-        return http_reply_error(rq, sub[0] || strcmp(m, "POST") ? 404 : 405, "no such resource");
+        return http_reply_error(rq, 404, "no such resource");
     const void *p;
     size_t n;
     jsonin j;
