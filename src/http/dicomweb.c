@@ -21,14 +21,16 @@ static int bad_uid(http_req *rq, const char *uid)
     return http_reply_error(rq, 400, "invalid UID \"%.80s\" (digits and dots, at most 64 characters)", uid);
 }
 
-/* Join seg[from..n) into t->rest. */
-static void set_rest(dw_target *t, char **seg, int from, int n)
+/* Join seg[from..n) into t->rest; -1 when it does not fit (never cut: a cut frame list is
+   another frame list). */
+static int set_rest(dw_target *t, char **seg, int from, int n)
 {
     size_t len = 0;
     t->rest[0] = 0;
     for (int i = from; i < n; i++)
         len += (size_t)snprintf(t->rest + len, len < sizeof t->rest ? sizeof t->rest - len : 0, "%s%s",
                                 i > from ? "/" : "", seg[i]);
+    return len < sizeof t->rest ? 0 : -1;
 }
 
 /* studies/{s}[/series/{se}[/instances/{i}]][/rest] -> t; returns the level a search would be at, or -1. */
@@ -55,14 +57,13 @@ static int parse_target(char **seg, int n, dw_target *t, int *search)
     }
     if (depth == 0)
         return -1;
-    set_rest(t, seg, i, n);
-    return 0;
+    return set_rest(t, seg, i, n);
 }
 
 static int dw_get(http_req *rq, void *ctx)
 {
     dicomweb *dw = ctx;
-    char path[1024], *seg[MAX_SEGS];
+    char path[4096], *seg[MAX_SEGS]; /* a frame list of ~1000 numbers fits */
     if (snprintf(path, sizeof path, "%s", http_req_subpath(rq)) >= (int)sizeof path)
         return http_reply_error(rq, 414, "path too long");
     int n = http_split_path(path, seg, MAX_SEGS), search;

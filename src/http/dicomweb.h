@@ -44,7 +44,7 @@ int dicomweb_metrics(dicomweb *dw, rs_buf *out);
 /* A request's place in the hierarchy, from the path. */
 typedef struct dw_target {
     const char *study, *series, *instance;  /* NULL when not in the path */
-    char rest[256];                         /* what follows the last UID ("metadata", "frames/1", ...) */
+    char rest[4096];                        /* what follows the last UID ("metadata", "frames/1,2,...") */
 } dw_target;
 
 /* Digits and dots, 1..64 characters. */
@@ -63,6 +63,10 @@ int wado_frames(dicomweb *dw, http_req *rq, const dw_target *t, const char *list
 struct render_params;
 int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, int thumbnail, const char *forced_mime,
                 const struct render_params *params);
+/* Study or series /rendered: every frame of every instance (series, then instance number order). */
+int wado_rendered_of(dicomweb *dw, http_req *rq, const dw_target *t);
+/* /instances/{uid}/bulk/{path}: the bulk value the metadata's BulkDataURI names. */
+int wado_bulk(dicomweb *dw, http_req *rq, const dw_target *t, const char *path);
 /* Study or series thumbnail: its first instance's. */
 int wado_thumbnail_of(dicomweb *dw, http_req *rq, const dw_target *t);
 /* WADO-URI: /wado?requestType=WADO&... */

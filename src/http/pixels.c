@@ -1,11 +1,13 @@
 /*
- * pixels.c - the WADO-RS resources that need pixels: /frames/{list} (the stored bytes of each
- * frame, via codec_frame_bytes), /rendered and /thumbnail (render_frame: window, viewport,
- * quality), and WADO-URI's image/jpeg and image/png. The instance file is parsed with its
- * bulk values left on disk, then the codec loads only the pixel data.
+ * pixels.c - the WADO-RS resources that read an instance file: /frames/{list} (each frame as
+ * stored, codec_frame_bytes, or decoded, transcode.c, per the Accept negotiation), /rendered
+ * and /thumbnail (render_frame: window, viewport, quality), study and series /rendered (every
+ * frame, one part each), /bulk/{path} (the value a metadata BulkDataURI names), and WADO-URI's
+ * image/jpeg and image/png. The instance file is parsed with its bulk values left on disk,
+ * then only what is asked is loaded. Multipart answers are made part by part (parts.c).
  *
- * Rendered images are immutable for a given instance and parameters: their ETag is the
- * content hash plus the parameters.
+ * Frames, bulk values and rendered images are immutable for a given instance (and syntax, or
+ * parameters): their ETag is the content hash plus those.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +18,12 @@
 #include "../dicom/reader.h"
 #include "../dicom/tag.h"
 #include "../render/render.h"
+#include "../util/log.h"
+#include "../util/vec.h"
 #include "dicomweb.h"
+#include "parts.h"
+#include "transcode.h"
 
-#define PIX_BOUNDARY "radshare-frames-5c2e9a71"
 #define MAX_FRAMES_ASKED 4096
 #define PARSE_MEMORY ((size_t)512 << 20)
 
@@ -35,8 +40,9 @@ static void pix_close(pix *p)
     dcm_file_free(p->f);
 }
 
-/* Open the current version of t->instance (checked against t's study/series); RS_ENOTFOUND. */
-static int pix_open(dicomweb *dw, const dw_target *t, pix *p)
+/* Open the current version of t->instance (checked against t's study/series), and its pixel
+   data when with_codec; RS_ENOTFOUND. */
+static int pix_open_as(dicomweb *dw, const dw_target *t, int with_codec, pix *p)
 {
     memset(p, 0, sizeof *p);
     rs_err_clear(&p->err);
@@ -52,10 +58,16 @@ static int pix_open(dicomweb *dw, const dw_target *t, pix *p)
     rc = rc ? rc : store_get_instance_path(dw->st, t->instance, path, sizeof path, &p->err);
     dcm_read_opts ro = {.bulk_min = 4096, .max_memory = PARSE_MEMORY};
     rc = rc ? rc : dcm_read_path(path, &ro, &p->f, &p->err);
-    rc = rc ? rc : codec_open(p->f, NULL, &p->img, &p->err);
+    if (rc == RS_OK && with_codec)
+        rc = codec_open(p->f, NULL, &p->img, &p->err);
     if (rc)
         pix_close(p);
     return rc;
+}
+
+static int pix_open(dicomweb *dw, const dw_target *t, pix *p)
+{
+    return pix_open_as(dw, t, 1, p);
 }
 
 static int reply_pix_error(http_req *rq, int rc, const rs_err *err)
@@ -79,47 +91,111 @@ static int parse_frames(const char *s, uint32_t n, uint32_t *out, size_t *count)
     return *count ? RS_OK : RS_EINVAL;
 }
 
-int wado_frames(dicomweb *dw, http_req *rq, const dw_target *t, const char *list)
-{
-    const char *a = http_req_header(rq, "Accept");
-    if (a && *a && !strstr(a, "*/*") && !(strstr(a, "multipart/related") && (!strstr(a, "type=") || strstr(a, "application/octet-stream"))))
-        return http_reply_error(rq, 406, "frames are sent as multipart/related; type=\"application/octet-stream\"");
+/* ---- frames: one part per frame, decoded only when it is its turn ---------------------------------- */
+
+typedef struct frames_ctx {
     pix p;
-    int rc = pix_open(dw, t, &p);
-    if (rc)
-        return reply_pix_error(rq, rc, &p.err);
-    const codec_desc *d = codec_get_desc(p.img);
-    uint32_t *want = malloc(MAX_FRAMES_ASKED * sizeof *want);
-    size_t n = 0;
-    rs_buf b = RS_BUF_INIT;
-    if (!want || parse_frames(list, d->frames, want, &n)) {
-        rc = http_reply_error(rq, want ? 400 : 503, "frame list \"%.64s\" is not 1..%u numbers separated by commas", list,
-                              d->frames);
-        goto out;
+    dw_tc tc;
+    uint32_t *want;     /* 1-based frame numbers */
+    size_t n;
+    int whole;          /* one part: every frame, native (bulk Pixel Data in an uncompressed syntax) */
+} frames_ctx;
+
+static void frames_free(void *c)
+{
+    frames_ctx *fc = c;
+    free(fc->want);
+    pix_close(&fc->p);
+    free(fc);
+}
+
+static int frame_part(void *c, size_t i, dw_part *part, rs_err *err)
+{
+    frames_ctx *fc = c;
+    rs_buf *body = &part->body;
+    if (i == (fc->whole ? 1 : fc->n))
+        return 1;
+    snprintf(part->ctype, sizeof part->ctype, "%s; transfer-syntax=%s", fc->tc.part_type, fc->tc.ts);
+    int rc = RS_OK;
+    if (fc->whole) { /* size checked by reply_frames; reserved at once, not doubled on the way */
+        const codec_desc *d = codec_get_desc(fc->p.img);
+        rc = rs_buf_reserve(body, (size_t)d->rows * d->cols * (size_t)d->spp * (size_t)((d->bits_allocated + 7) / 8) *
+                                      d->frames);
+        for (uint32_t k = 0; k < d->frames && rc == RS_OK; k++)
+            rc = dw_tc_frame_native(fc->p.img, k, body, err);
+        return rc == RS_ENOMEM ? rs_err_set(err, rc, "out of memory for the pixel data") : rc;
     }
-    if (http_etag_check(rq, p.info.hash) && n == 1)
-        goto out;
-    for (size_t i = 0; i < n && rc == RS_OK; i++) {
-        const uint8_t *fp;
-        size_t fn;
-        rc = codec_frame_bytes(p.img, want[i] - 1, &fp, &fn, &p.err);
-        rc = rc ? rc : rs_buf_printf(&b, "--" PIX_BOUNDARY "\r\nContent-Type: application/octet-stream; transfer-syntax=%s\r\n"
-                                         "Content-Length: %zu\r\n\r\n", d->ts_uid, fn);
-        rc = rc ? rc : rs_buf_append(&b, fp, fn);
-        rc = rc ? rc : rs_buf_puts(&b, "\r\n");
-    }
-    rc = rc ? rc : rs_buf_puts(&b, "--" PIX_BOUNDARY "--\r\n");
+    if (fc->tc.convert)
+        return dw_tc_frame_native(fc->p.img, fc->want[i] - 1, body, err);
+    const uint8_t *fp;
+    size_t fn;
+    rc = codec_frame_bytes(fc->p.img, fc->want[i] - 1, &fp, &fn, err);
+    return rc ? rc : rs_buf_append(body, fp, fn);
+}
+
+/*
+ * Negotiate, then stream fc's frames; fc is consumed. bulk: the Pixel Data value (all frames):
+ * in an uncompressed syntax one part (the native value), else one part per frame as stored.
+ */
+static int reply_frames(http_req *rq, frames_ctx *fc, const char *etag_list, int bulk)
+{
+    const codec_desc *d = codec_get_desc(fc->p.img);
+    char msg[512], etag[160];
+    int rc = dw_tc_choose(http_req_header(rq, "Accept"), DW_TC_FRAMES, d->ts_uid, &fc->tc, msg, sizeof msg);
     if (rc) {
-        rc = reply_pix_error(rq, rc, &p.err);
-        goto out;
+        frames_free(fc);
+        return http_reply_error(rq, 406, "%s", msg);
+    }
+    fc->whole = bulk && (fc->tc.convert || !d->encapsulated);
+    uint64_t native = (uint64_t)d->rows * d->cols * (uint64_t)d->spp * (uint64_t)((d->bits_allocated + 7) / 8) * d->frames;
+    if (fc->whole && d->encapsulated && native > DW_TC_MAX_PIXELS) {
+        frames_free(fc);
+        return http_reply_error(rq, 413, "the pixel data would be %llu bytes decompressed, above the %llu MiB radshare "
+                                "builds for one answer: ask transfer-syntax=* or use /frames",
+                                (unsigned long long)native, (unsigned long long)(DW_TC_MAX_PIXELS >> 20));
+    }
+    if (etag_list && snprintf(etag, sizeof etag, "%.32s-%s-%s-%s", fc->p.info.hash, fc->tc.part_type, fc->tc.ts, etag_list) <
+                         (int)sizeof etag &&
+        http_etag_check(rq, etag)) {
+        frames_free(fc);
+        return RS_OK;
     }
     http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
-    rc = http_reply_buf(rq, 200, "multipart/related; type=\"application/octet-stream\"; boundary=" PIX_BOUNDARY, b.p, b.len);
-out:
-    free(want);
-    rs_buf_free(&b);
-    pix_close(&p);
+    http_set_header(rq, "Vary", "Accept"); /* the syntax, so the bytes, depend on it */
+    rs_err err;
+    rs_err_clear(&err);
+    rc = dw_reply_parts(rq, fc->tc.part_type, frame_part, fc, frames_free, &err);
+    if (rc) {
+        rc = reply_pix_error(rq, rc, &err);
+        frames_free(fc);
+    }
     return rc;
+}
+
+int wado_frames(dicomweb *dw, http_req *rq, const dw_target *t, const char *list)
+{
+    frames_ctx *fc = calloc(1, sizeof *fc);
+    uint32_t *want = malloc(MAX_FRAMES_ASKED * sizeof *want);
+    if (!fc || !want) {
+        free(fc);
+        free(want);
+        return http_reply_error(rq, 503, "out of memory");
+    }
+    int rc = pix_open(dw, t, &fc->p);
+    if (rc) {
+        rc = reply_pix_error(rq, rc, &fc->p.err);
+        free(fc);
+        free(want);
+        return rc;
+    }
+    fc->want = want;
+    const codec_desc *d = codec_get_desc(fc->p.img);
+    if (parse_frames(list, d->frames, want, &fc->n)) {
+        rc = http_reply_error(rq, 400, "frame list \"%.64s\" is not 1..%u numbers separated by commas", list, d->frames);
+        frames_free(fc);
+        return rc;
+    }
+    return reply_frames(rq, fc, list, 0);
 }
 
 /* "a,b" -> two numbers. */
@@ -183,7 +259,7 @@ static int pick_format(http_req *rq, const char *forced)
     const char *png = a ? strstr(a, "image/png") : NULL, *jpg = a ? strstr(a, "image/jpeg") : NULL;
     if (png && (!jpg || png < jpg))
         return RENDER_PNG;
-    if (http_req_accepts(rq, "image/jpeg"))
+    if (jpg || http_req_accepts(rq, "image/jpeg")) /* also inside multipart/related; type="image/jpeg" */
         return RENDER_JPEG;
     return http_req_accepts(rq, "image/png") ? RENDER_PNG : -1;
 }
@@ -260,4 +336,263 @@ int wado_thumbnail_of(dicomweb *dw, http_req *rq, const dw_target *t)
     dw_target one = *t;
     one.instance = fc.sop;
     return wado_render(dw, rq, &one, 0, 1, NULL, NULL);
+}
+
+/* ---- bulk data: /instances/{sop}/bulk/{GGGGEEEE}[/{item}/{GGGGEEEE}]... (record.c's BulkDataURIs) ---- */
+
+/* The element a bulk path names (items 0-based), or NULL. */
+static dcm_elem *bulk_find(dcm_ds *ds, const char *path)
+{
+    char buf[256], *save = NULL;
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return NULL;
+    for (char *tok = strtok_r(buf, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (strlen(tok) != 8 || strspn(tok, "0123456789abcdefABCDEF") != 8)
+            return NULL;
+        dcm_elem *e = dcm_ds_find(ds, (uint32_t)strtoul(tok, NULL, 16));
+        char *item = strtok_r(NULL, "/", &save);
+        if (!e || !item)
+            return e;
+        char *end;
+        unsigned long k = strtoul(item, &end, 10);
+        if (*end || end == item || e->vr != DCM_VR_SQ || k >= e->v.sq.n)
+            return NULL;
+        ds = e->v.sq.items[k];
+    }
+    return NULL;
+}
+
+/* The VRs the metadata gives as BulkDataURIs (dcm_json_write's binary ones). */
+static int bulk_vr(uint16_t vr)
+{
+    return vr == DCM_VR_OB || vr == DCM_VR_OW || vr == DCM_VR_OF || vr == DCM_VR_OD || vr == DCM_VR_OL ||
+           vr == DCM_VR_OV || vr == DCM_VR_UN;
+}
+
+typedef struct blob_ctx {
+    pix p;
+    dcm_elem *e;
+} blob_ctx;
+
+static void blob_free(void *c)
+{
+    pix_close(&((blob_ctx *)c)->p);
+    free(c);
+}
+
+static int blob_part(void *c, size_t i, dw_part *part, rs_err *err)
+{
+    blob_ctx *b = c;
+    if (i == 1)
+        return 1;
+    snprintf(part->ctype, sizeof part->ctype, "application/octet-stream; transfer-syntax=" DCM_TS_EXPLICIT_LE);
+    return rs_buf_append(&part->body, b->e->v.bytes, b->e->len);
+}
+
+int wado_bulk(dicomweb *dw, http_req *rq, const dw_target *t, const char *path)
+{
+    if (!t->instance)
+        return http_reply_error(rq, 404, "bulk data is under an instance: .../instances/{uid}/bulk/{tag}");
+    int pixels = !strcasecmp(path, "7FE00010");
+    blob_ctx *b = pixels ? NULL : calloc(1, sizeof *b);
+    frames_ctx *fc = pixels ? calloc(1, sizeof *fc) : NULL;
+    if (!b && !fc)
+        return http_reply_error(rq, 503, "out of memory");
+    pix *p = pixels ? &fc->p : &b->p;
+    int rc = pix_open_as(dw, t, pixels, p);
+    if (rc) {
+        rc = reply_pix_error(rq, rc, &p->err);
+        free(b);
+        free(fc);
+        return rc;
+    }
+    if (pixels) { /* every frame, in order */
+        const codec_desc *d = codec_get_desc(fc->p.img);
+        fc->n = d->frames;
+        fc->want = malloc((size_t)d->frames * sizeof *fc->want);
+        if (!fc->want) {
+            frames_free(fc);
+            return http_reply_error(rq, 503, "out of memory");
+        }
+        for (uint32_t k = 0; k < d->frames; k++)
+            fc->want[k] = k + 1;
+        return reply_frames(rq, fc, "bulk", 1);
+    }
+    dw_tc tc;
+    char msg[512], etag[160];
+    b->e = bulk_find(b->p.f->ds, path);
+    if (!b->e || !bulk_vr(b->e->vr) || (b->e->flags & DCM_EF_ENCAPS)) {
+        rc = http_reply_error(rq, 404, "no bulk value %.80s in this instance", path);
+    } else if (dw_tc_choose(http_req_header(rq, "Accept"), DW_TC_FRAMES, DCM_TS_EXPLICIT_LE, &tc, msg, sizeof msg) ||
+               tc.convert || strcmp(tc.part_type, "application/octet-stream")) {
+        rc = http_reply_error(rq, 406, "bulk data is sent as multipart/related; type=\"application/octet-stream\"");
+    } else if ((rc = dcm_file_load(b->p.f, b->e, &b->p.err))) {
+        rc = reply_pix_error(rq, rc, &b->p.err);
+    } else {
+        snprintf(etag, sizeof etag, "%.32s-b-%.100s", b->p.info.hash, path);
+        if (http_etag_check(rq, etag)) {
+            blob_free(b);
+            return RS_OK;
+        }
+        http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+        rs_err err;
+        rs_err_clear(&err);
+        rc = dw_reply_parts(rq, "application/octet-stream", blob_part, b, blob_free, &err);
+        if (rc == RS_OK)
+            return RS_OK;
+        rc = reply_pix_error(rq, rc, &err);
+    }
+    blob_free(b);
+    return rc;
+}
+
+/* ---- study and series /rendered: every frame of every instance, one image per part --------------- */
+
+typedef struct sop_entry {
+    char sop[STORE_UID_MAX + 1], series[STORE_UID_MAX + 1];
+    int64_t series_number, number;
+} sop_entry;
+
+typedef struct rendered_ctx {
+    dicomweb *dw;
+    dw_target t;            /* its UIDs point into study/series below: the request's die with the handler */
+    char study[STORE_UID_MAX + 1], series[STORE_UID_MAX + 1];
+    char base[256];         /* the request's base URL, for each part's Content-Location */
+    render_params rp;
+    sop_entry *v;
+    size_t n, cap, next;    /* next: instance to open */
+    int open;
+    uint32_t frame;         /* next frame of the open instance */
+    pix p;
+} rendered_ctx;
+
+static void rendered_free(void *c)
+{
+    rendered_ctx *r = c;
+    if (r->open)
+        pix_close(&r->p);
+    free(r->v);
+    free(r);
+}
+
+static int collect_sop(void *ctx, const store_match *m)
+{
+    rendered_ctx *r = ctx;
+    if (r->n == 100000)
+        return RS_ELIMIT;
+    if (rs_grow((void **)&r->v, &r->cap, r->n, sizeof *r->v, 64))
+        return RS_ENOMEM;
+    sop_entry *e = &r->v[r->n++];
+    snprintf(e->sop, sizeof e->sop, "%s", m->sop_uid);
+    snprintf(e->series, sizeof e->series, "%s", m->series_uid ? m->series_uid : "");
+    if (dcm_ds_get_i64(m->ds, DCM_TAG(0x0020, 0x0011), 0, &e->series_number))
+        e->series_number = INT64_MAX;
+    if (dcm_ds_get_i64(m->ds, DCM_TAG(0x0020, 0x0013), 0, &e->number))
+        e->number = INT64_MAX;
+    return 0;
+}
+
+/* Series by number (then UID), instances by InstanceNumber (then UID): the order a viewer shows. */
+static int sop_cmp(const void *a, const void *b)
+{
+    const sop_entry *x = a, *y = b;
+    if (x->series_number != y->series_number)
+        return x->series_number < y->series_number ? -1 : 1;
+    int c = strcmp(x->series, y->series);
+    if (c)
+        return c;
+    if (x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return strcmp(x->sop, y->sop);
+}
+
+static int rendered_part(void *c, size_t i, dw_part *part, rs_err *err)
+{
+    rendered_ctx *r = c;
+    for (;;) {
+        if (!r->open) {
+            if (r->next == r->n)
+                return 1;
+            dw_target one = r->t;
+            one.instance = r->v[r->next++].sop;
+            int rc = pix_open(r->dw, &one, &r->p);
+            if (rc == RS_ENOTFOUND)
+                continue; /* no pixel data (a report, a key object): nothing to render */
+            if (rc == RS_EUNSUPPORTED) { /* one odd instance does not take the study's images away */
+                rs_log(RS_LOG_WARN, "WADO-RS rendered: instance %s skipped: %s", one.instance, r->p.err.msg);
+                continue;
+            }
+            if (rc) {
+                *err = r->p.err;
+                return rc;
+            }
+            r->open = 1;
+            r->frame = 0;
+        }
+        if (r->frame < codec_get_desc(r->p.img)->frames)
+            break;
+        pix_close(&r->p);
+        r->open = 0;
+    }
+    const char *mime = NULL;
+    int rc = render_frame(r->p.f, r->p.img, r->frame++, &r->rp, &part->body, &mime, err);
+    if (rc == RS_OK) {
+        const sop_entry *e = &r->v[r->next - 1];
+        snprintf(part->ctype, sizeof part->ctype, "%s", mime);
+        snprintf(part->location, sizeof part->location, "%s" DICOMWEB_PREFIX "/studies/%s/series/%s/instances/%s/frames/%u/rendered",
+                 r->base, r->study, e->series, e->sop, r->frame);
+    }
+    return rc;
+}
+
+int wado_rendered_of(dicomweb *dw, http_req *rq, const dw_target *t)
+{
+    rendered_ctx *r = calloc(1, sizeof *r);
+    if (!r)
+        return http_reply_error(rq, 503, "out of memory");
+    r->dw = dw;
+    r->t = *t;
+    snprintf(r->study, sizeof r->study, "%s", t->study);
+    snprintf(r->series, sizeof r->series, "%s", t->series ? t->series : "");
+    snprintf(r->base, sizeof r->base, "%s", http_req_base_url(rq));
+    r->t.study = r->study;
+    r->t.series = t->series ? r->series : NULL;
+    r->rp = (render_params)RENDER_PARAMS_DEFAULT;
+    const char *bad = NULL;
+    int fmt = pick_format(rq, NULL), rc;
+    if (render_opts(rq, 0, &r->rp, &bad)) {
+        rendered_free(r);
+        return http_reply_error(rq, 400, "%s", bad);
+    }
+    if (fmt < 0) {
+        rendered_free(r);
+        return http_reply_error(rq, 406, "rendered images are multipart/related; type=\"image/jpeg\" or \"image/png\"");
+    }
+    r->rp.format = (render_format)fmt;
+    store_keyset ks;
+    store_keyset_init(&ks);
+    rs_err err;
+    rs_err_clear(&err);
+    rc = store_keyset_add(&ks, DCM_TAG_STUDY_UID, 0, t->study, &err);
+    if (rc == RS_OK && t->series)
+        rc = store_keyset_add(&ks, DCM_TAG_SERIES_UID, 0, t->series, &err);
+    rc = rc ? rc : store_keyset_add(&ks, DCM_TAG(0x0020, 0x0011), 0, NULL, &err);
+    rc = rc ? rc : store_keyset_add(&ks, DCM_TAG(0x0020, 0x0013), 0, NULL, &err);
+    store_query q = {.level = STORE_LEVEL_IMAGE, .model = STORE_STUDY_ROOT, .keys = ks.key, .n_keys = ks.n};
+    rc = rc ? rc : store_query_run(dw->st, &q, collect_sop, r, &err);
+    store_keyset_free(&ks);
+    if (rc) {
+        rendered_free(r);
+        return rc == RS_ELIMIT ? http_reply_error(rq, 413, "more than 100000 instances: ask per series")
+                               : http_reply_error(rq, http_status_for(rc), "%s", err.msg[0] ? err.msg : rs_strerror(rc));
+    }
+    if (r->n)
+        qsort(r->v, r->n, sizeof *r->v, sop_cmp);
+    http_set_header(rq, "Cache-Control", "private, no-cache");
+    rc = dw_reply_parts(rq, fmt == RENDER_JPEG ? "image/jpeg" : "image/png", rendered_part, r, rendered_free, &err);
+    if (rc == RS_OK)
+        return RS_OK;
+    rendered_free(r); /* not taken by the stream */
+    return rc == 1 ? http_reply_error(rq, 404, "no such %s, or nothing in it to render", t->series ? "series" : "study")
+                   : reply_pix_error(rq, rc, &err);
 }

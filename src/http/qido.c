@@ -5,8 +5,13 @@
  *
  * Parameters: attribute keys by keyword or tag ("PatientName=DOE*", "00100020=123"; a comma
  * list is a list of alternatives), includefield (keywords, tags or "all"), limit (at most
- * DICOMWEB_MAX_LIMIT: larger is clamped with a Warning), offset, fuzzymatching (only false is
- * done; true is answered with a Warning). Anything else is a 400.
+ * DICOMWEB_MAX_LIMIT: larger is clamped with a Warning), offset, fuzzymatching. Anything else
+ * is a 400.
+ *
+ * fuzzymatching=true: person name keys are taken out of the store query (they become return
+ * keys) and matched here with dw_fuzzy_match on each candidate, so offset and limit are
+ * applied here too, after the filter; at most FUZZY_MAX_SCAN candidates are looked at (a
+ * Warning says when that cut the answer short).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,10 @@
 #include "../dicom/json.h"
 #include "../dicom/tag.h"
 #include "dicomweb.h"
+#include "fuzzy.h"
+
+#define FUZZY_MAX_SCAN 200000
+#define MAX_FUZZY_KEYS 8
 
 /* PS3.18 Table 10.6.3-3/4/5: what every answer carries, when the index keeps it. */
 static const uint32_t DEFAULT_STUDY[] = {
@@ -38,6 +47,13 @@ typedef struct qido_ctx {
     store_keyset ks;
     uint64_t limit, offset;
     int limit_clamped, fuzzy;
+    struct {
+        uint32_t tag;
+        char *value;    /* backslash-separated alternatives */
+    } fz[MAX_FUZZY_KEYS];
+    size_t n_fz;
+    uint64_t scanned, skipped;
+    int scan_cut;
     char bad[200];
     rs_buf out;
     unsigned long n;
@@ -185,15 +201,65 @@ static int add_retrieve_url(qido_ctx *q, const store_match *m)
     return rc ? rc : rs_buf_puts(&q->out, "\"]}}");
 }
 
+/* Fuzzy keys -> return keys matched here (only those the index keeps; others match universally). */
+static int take_fuzzy_keys(qido_ctx *q)
+{
+    for (size_t i = 0; i < q->ks.n; i++) {
+        store_key *k = &q->ks.key[i];
+        const dcm_dict_entry *e = dcm_dict_lookup(k->tag);
+        if (!k->value || !*k->value || !e || e->vr[0] != DCM_VR_PN || !store_attr_find(k->tag))
+            continue;
+        if (q->n_fz == MAX_FUZZY_KEYS) {
+            snprintf(q->bad, sizeof q->bad, "at most %d person name keys with fuzzymatching", MAX_FUZZY_KEYS);
+            return RS_EINVAL;
+        }
+        q->fz[q->n_fz].tag = k->tag;
+        q->fz[q->n_fz++].value = (char *)k->value;
+        k->value = NULL;
+    }
+    return RS_OK;
+}
+
+/* Every fuzzy key matched by one of its alternatives against one of the match's values. */
+static int fuzzy_ok(const qido_ctx *q, const store_match *m)
+{
+    for (size_t i = 0; i < q->n_fz; i++) {
+        int ok = 0;
+        char name[1024], alt[1025];
+        for (unsigned vi = 0; !ok && vi < 16 && dcm_ds_get_str(m->ds, q->fz[i].tag, vi, name, sizeof name) >= 0; vi++)
+            for (const char *a = q->fz[i].value; !ok && a;) {
+                const char *end = strchr(a, '\\');
+                snprintf(alt, sizeof alt, "%.*s", (int)(end ? (size_t)(end - a) : strlen(a)), a);
+                ok = dw_fuzzy_match(alt, name);
+                a = end ? end + 1 : NULL;
+            }
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 static int on_match(void *ctx, const store_match *m)
 {
     qido_ctx *q = ctx;
+    if (q->n_fz) {
+        if (++q->scanned > FUZZY_MAX_SCAN) {
+            q->scan_cut = 1;
+            return 1;
+        }
+        if (!fuzzy_ok(q, m))
+            return 0;
+        if (q->skipped < q->offset) {
+            q->skipped++;
+            return 0;
+        }
+    }
     int rc = rs_buf_puts(&q->out, q->n ? ",\n" : "\n");
     dcm_json_opts jo = {.inline_max = UINT32_MAX};
     rc = rc ? rc : dcm_json_write(m->ds, &jo, &q->out, &q->err);
     rc = rc ? rc : add_retrieve_url(q, m);
     q->n++;
-    return rc;
+    return rc ? rc : q->n_fz && q->n == q->limit ? 1 : 0;
 }
 
 int qido_search(dicomweb *dw, http_req *rq, store_level level, const dw_target *t)
@@ -219,18 +285,22 @@ int qido_search(dicomweb *dw, http_req *rq, store_level level, const dw_target *
     const uint32_t *defaults = level == STORE_LEVEL_STUDY ? DEFAULT_STUDY : level == STORE_LEVEL_SERIES ? DEFAULT_SERIES
                                                                                                       : DEFAULT_IMAGE;
     rc = rc ? rc : add_defaults(q, defaults);
+    if (rc == RS_OK && q->fuzzy)
+        rc = take_fuzzy_keys(q);
+    if (!q->limit)
+        q->limit = DICOMWEB_MAX_LIMIT;
     if (rc == RS_OK) {
         store_query sq = {.level = level, .model = STORE_STUDY_ROOT, .keys = q->ks.key, .n_keys = q->ks.n,
-                          .limit = q->limit ? q->limit : DICOMWEB_MAX_LIMIT, .offset = q->offset};
+                          .limit = q->n_fz ? 0 : q->limit, .offset = q->n_fz ? 0 : q->offset};
         rc = rs_buf_putc(&q->out, '[');
         rc = rc ? rc : store_query_run(dw->st, &sq, on_match, q, &q->err);
         rc = rc ? rc : rs_buf_puts(&q->out, "\n]\n");
     }
     atomic_fetch_add(&dw->n.qido, 1);
     if (rc == RS_OK) {
-        if (q->limit_clamped || q->fuzzy)
-            http_set_header(rq, "Warning", q->fuzzy ? "299 radshare \"fuzzymatching is not supported\""
-                                                    : "299 radshare \"limit clamped to 1000\"");
+        if (q->limit_clamped || q->scan_cut)
+            http_set_header(rq, "Warning", q->scan_cut ? "299 radshare \"fuzzy matching looked at the first 200000 candidates only\""
+                                                       : "299 radshare \"limit clamped to 1000\"");
         http_set_header(rq, "Cache-Control", "no-cache");
         rc = http_reply_buf(rq, 200, "application/dicom+json", q->out.p, q->out.len);
     } else if (q->bad[0]) {

@@ -12,8 +12,11 @@
  * made absolute. Its ETag is the hash of the member hashes (it changes when an instance is
  * added), so it is revalidated, not immutable.
  *
- * Frames, rendered images and thumbnails are in pixels.c; bulk data other than pixels is not
- * served yet (501).
+ * Transcoding: the Accept header is negotiated per object (transcode.c); an object asked in
+ * another (uncompressed) syntax is rewritten, decompressing its pixel data, when its turn in
+ * the stream comes: only that one instance is in memory.
+ *
+ * Frames, rendered images, thumbnails and bulk data are in pixels.c.
  */
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -23,17 +26,23 @@
 #include <unistd.h>
 
 #include "../dicom/json.h"
+#include "../dicom/reader.h"
 #include "../dicom/tag.h"
 #include "../render/render.h"
+#include "../util/log.h"
 #include "dicomweb.h"
+#include "transcode.h"
 
 #define MAX_OBJECTS 100000
 #define BOUNDARY "radshare-7b1d3f0c9e2a4b58"
+#define TRANSCODE_MEMORY ((size_t)512 << 20) /* header and compressed pixels of one instance */
 
 typedef struct obj {
     char hash[STORE_HASH_HEX + 1];
     char ts[STORE_UID_MAX + 1];
+    char sop[STORE_UID_MAX + 1];
     uint64_t size;
+    dw_tc tc;           /* what it is sent as (retrieve_objects) */
 } obj;
 
 typedef struct obj_list {
@@ -60,7 +69,9 @@ static int collect(void *ctx, const store_match *m)
     obj *o = &l->v[l->n++];
     snprintf(o->hash, sizeof o->hash, "%s", m->hash);
     snprintf(o->ts, sizeof o->ts, "%s", m->ts_uid ? m->ts_uid : "");
+    snprintf(o->sop, sizeof o->sop, "%s", m->sop_uid ? m->sop_uid : "");
     o->size = m->size;
+    memset(&o->tc, 0, sizeof o->tc); /* as stored, until negotiated */
     return 0;
 }
 
@@ -94,7 +105,9 @@ typedef struct mp_stream {
     obj_list l;
     size_t i;           /* current object */
     int fd;
-    uint64_t off;       /* in the current file */
+    uint64_t off;       /* in the current file, or in conv */
+    rs_buf conv;        /* the current object, transcoded (tc.convert) */
+    int primed;         /* conv already holds object 0 */
     char head[512];     /* part header or closing delimiter being sent */
     size_t head_len, head_off;
     int phase;          /* 0: header, 1: body, 2: CRLF, 3: closing, 4: done */
@@ -105,6 +118,7 @@ static void mp_free(void *ctx)
     mp_stream *m = ctx;
     if (m->fd >= 0)
         close(m->fd);
+    rs_buf_free(&m->conv);
     free(m->l.v);
     free(m);
 }
@@ -123,6 +137,26 @@ static void set_head(mp_stream *m, int len)
     m->head_off = 0;
 }
 
+/* o rewritten in o->tc.ts (decompressed when its pixel data is compressed) into out. */
+static int transcode_object(dicomweb *dw, const obj *o, rs_buf *out, rs_err *err)
+{
+    char path[4096];
+    dcm_file *f = NULL;
+    dcm_read_opts ro = {.bulk_min = 4096, .max_memory = TRANSCODE_MEMORY};
+    rs_err_clear(err);
+    rs_buf_reset(out);
+    int rc = store_get_instance_path(dw->st, o->sop, path, sizeof path, err);
+    rc = rc ? rc : dcm_read_path(path, &ro, &f, err);
+    rc = rc ? rc : dw_tc_instance(f, o->tc.ts, out, err);
+    dcm_file_free(f);
+    return rc;
+}
+
+static uint64_t obj_size(const mp_stream *m, const obj *o)
+{
+    return o->tc.convert ? m->conv.len : o->size;
+}
+
 static ssize_t mp_step(mp_stream *m, uint8_t *buf, size_t max)
 {
     for (;;) {
@@ -136,22 +170,40 @@ static ssize_t mp_step(mp_stream *m, uint8_t *buf, size_t max)
                 continue;
             }
             obj *o = &m->l.v[m->i];
-            if (store_open_instance(m->dw->st, o->hash, &m->fd, NULL, NULL, NULL))
+            if (o->tc.convert) {
+                rs_err err;
+                if (!m->primed && transcode_object(m->dw, o, &m->conv, &err)) {
+                    rs_log(RS_LOG_WARN, "WADO-RS: instance %s cannot be sent in %s: %s (answer cut)", o->sop, o->tc.ts,
+                           err.msg);
+                    return -1;
+                }
+                m->primed = 0;
+            } else if (store_open_instance(m->dw->st, o->hash, &m->fd, NULL, NULL, NULL)) {
                 return -1;
+            }
             m->off = 0;
             set_head(m, snprintf(m->head, sizeof m->head,
                                  "--" BOUNDARY "\r\nContent-Type: application/dicom; transfer-syntax=%s\r\n"
-                                 "Content-Length: %llu\r\n\r\n", o->ts, (unsigned long long)o->size));
+                                 "Content-Length: %llu\r\n\r\n", o->tc.ts, (unsigned long long)obj_size(m, o)));
             m->phase = 1;
             continue;
         }
         case 1: {
             obj *o = &m->l.v[m->i];
-            if (m->off == o->size) {
-                close(m->fd);
+            uint64_t size = obj_size(m, o);
+            if (o->tc.convert && m->off < size) {
+                size_t k = size - m->off < max ? (size_t)(size - m->off) : max;
+                memcpy(buf, m->conv.p + m->off, k);
+                m->off += k;
+                return (ssize_t)k;
+            }
+            if (m->off == size) {
+                if (m->fd >= 0)
+                    close(m->fd);
                 m->fd = -1;
+                rs_buf_reset(&m->conv);
                 atomic_fetch_add(&m->dw->n.retrieved_instances, 1);
-                atomic_fetch_add(&m->dw->n.retrieved_bytes, o->size);
+                atomic_fetch_add(&m->dw->n.retrieved_bytes, size);
                 set_head(m, snprintf(m->head, sizeof m->head, "\r\n"));
                 m->i++;
                 m->phase = 0;
@@ -186,42 +238,18 @@ static ssize_t mp_read(void *ctx, uint8_t *buf, size_t max)
     return (ssize_t)total;
 }
 
-/* Does Accept allow multipart/related with this part type (and a syntax we have)? */
-static int accepts_multipart(http_req *rq, const char *part_type)
+/* Each object's answer syntax; a message for the 406 when one cannot be sent as asked. */
+static int negotiate(http_req *rq, obj_list *l, char *msg, size_t cap)
 {
-    const char *a = http_req_header(rq, "Accept");
-    if (!a || !*a || strstr(a, "*/*"))
-        return 1;
-    if (!strstr(a, "multipart/related"))
-        return 0;
-    const char *type = strstr(a, "type=");
-    if (!type)
-        return 1;
-    type += 5 + (type[5] == '"');
-    return !strncmp(type, part_type, strlen(part_type));
-}
-
-/* A requested transfer-syntax other than '*' that some object is not in: we do not transcode. */
-static const char *syntax_mismatch(http_req *rq, const obj_list *l)
-{
-    const char *a = http_req_header(rq, "Accept");
-    const char *ts = a ? strstr(a, "transfer-syntax=") : NULL;
-    if (!ts)
-        return NULL;
-    ts += 16 + (ts[16] == '"');
-    size_t n = strcspn(ts, "\";, ");
-    if (n == 1 && ts[0] == '*')
-        return NULL;
+    const char *accept = http_req_header(rq, "Accept");
     for (size_t i = 0; i < l->n; i++)
-        if (strlen(l->v[i].ts) != n || strncmp(l->v[i].ts, ts, n))
-            return l->v[i].ts;
-    return NULL;
+        if (dw_tc_choose(accept, DW_TC_OBJECTS, l->v[i].ts, &l->v[i].tc, msg, cap))
+            return RS_EUNSUPPORTED;
+    return RS_OK;
 }
 
 static int retrieve_objects(dicomweb *dw, http_req *rq, const dw_target *t)
 {
-    if (!accepts_multipart(rq, "application/dicom"))
-        return http_reply_error(rq, 406, "objects are sent as multipart/related; type=\"application/dicom\"");
     mp_stream *m = calloc(1, sizeof *m);
     if (!m)
         return http_reply_error(rq, 503, "out of memory");
@@ -229,22 +257,33 @@ static int retrieve_objects(dicomweb *dw, http_req *rq, const dw_target *t)
     m->fd = -1;
     rs_err err;
     rs_err_clear(&err);
+    char msg[512];
     int rc = query_target(dw, t, 0, collect, &m->l, &err);
-    const char *other = rc ? NULL : syntax_mismatch(rq, &m->l);
-    if (rc || m->l.n == 0 || m->l.too_many || other) {
-        rc = rc ? http_reply_error(rq, http_status_for(rc), "%s", err.msg)
+    int refused = rc || m->l.n == 0 || m->l.too_many ? 0 : negotiate(rq, &m->l, msg, sizeof msg);
+    /* a single instance is transcoded before answering, so that a failure gets its status */
+    int prime = !rc && !refused && m->l.n == 1 && m->l.v[0].tc.convert;
+    if (prime)
+        rc = transcode_object(dw, &m->l.v[0], &m->conv, &err);
+    if (rc || m->l.n == 0 || m->l.too_many || refused) {
+        rc = rc == RS_EUNSUPPORTED ? http_reply_error(rq, 501, "%s", err.msg)
+             : rc ? http_reply_error(rq, http_status_for(rc), "%s", err.msg)
              : m->l.too_many ? http_reply_error(rq, 413, "more than %d instances: retrieve by series", MAX_OBJECTS)
-             : other ? http_reply_error(rq, 406, "stored in %s; transcoding is not supported (ask transfer-syntax=*)", other)
-                     : http_reply_error(rq, 404, "no such %s", level_word(t));
+             : refused ? http_reply_error(rq, 406, "%s", msg)
+                       : http_reply_error(rq, 404, "no such %s", level_word(t));
         mp_free(m);
         return rc;
     }
+    m->primed = prime;
     if (t->instance) {
-        if (http_etag_check(rq, m->l.v[0].hash)) {
+        char etag[160];
+        snprintf(etag, sizeof etag, "%s%s%s", m->l.v[0].hash, m->l.v[0].tc.convert ? "-" : "",
+                 m->l.v[0].tc.convert ? m->l.v[0].tc.ts : "");
+        if (http_etag_check(rq, etag)) {
             mp_free(m);
             return RS_OK;
         }
         http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+        http_set_header(rq, "Vary", "Accept"); /* the syntax, so the bytes, depend on it */
     }
     return http_reply_stream(rq, 200, "multipart/related; type=\"application/dicom\"; boundary=" BOUNDARY, mp_read, m,
                              mp_free);
@@ -278,16 +317,44 @@ static int put_metadata(meta_ctx *mc, const char *json, size_t n, const char *st
     return rc ? rc : rs_buf_append(&mc->out, p, (size_t)(end - p));
 }
 
+/*
+ * The store keeps headers up to the pixel data; an image (it has Rows) gets its Pixel Data as a
+ * BulkDataURI (PS3.18 F.2.6), spliced before the object's closing brace. OB when compressed or
+ * 8-bit, OW otherwise (PS3.5 8.2).
+ */
+static int add_pixel_uri(meta_ctx *mc, size_t from, const store_match *m)
+{
+    static const char ba_key[] = "\"00280100\":{\"vr\":\"US\",\"Value\":[";
+    const char *js = (const char *)mc->out.p + from;
+    size_t n = mc->out.len - from;
+    if (!memmem(js, n, "\"00280010\"", 10)) /* the header JSON never holds the top-level Pixel Data */
+        return RS_OK;
+    while (mc->out.len > from && mc->out.p[mc->out.len - 1] != '}')
+        mc->out.len--;
+    if (mc->out.len == from)
+        return RS_OK;
+    const char *ba = memmem(js, n, ba_key, sizeof ba_key - 1);
+    const dcm_ts *ts = m->ts_uid ? dcm_ts_find(m->ts_uid, strlen(m->ts_uid)) : NULL;
+    int ow = (!ts || !ts->encapsulated) && ba && atoi(ba + sizeof ba_key - 1) > 8;
+    mc->out.len--; /* the closing brace */
+    return rs_buf_printf(&mc->out, ",\"7FE00010\":{\"vr\":\"%s\",\"BulkDataURI\":\"%s" DICOMWEB_PREFIX
+                         "/studies/%s/series/%s/instances/%s/bulk/7FE00010\"}}", ow ? "OW" : "OB",
+                         http_req_base_url(mc->rq), m->study_uid, m->series_uid, m->sop_uid);
+}
+
 static int on_meta(void *ctx, const store_match *m)
 {
     meta_ctx *mc = ctx;
     int rc = rs_buf_puts(&mc->out, mc->n++ ? ",\n" : "\n");
+    size_t start = mc->out.len;
     if (rc == RS_OK && m->metadata)
         rc = put_metadata(mc, m->metadata, m->metadata_len, m->study_uid, m->series_uid, m->sop_uid);
     else if (rc == RS_OK) { /* header over the index's cap: what the index has */
         dcm_json_opts jo = {.inline_max = UINT32_MAX};
         rc = dcm_json_write(m->ds, &jo, &mc->out, &mc->err);
     }
+    if (rc == RS_OK)
+        rc = add_pixel_uri(mc, start, m);
     if (rc == RS_OK && EVP_DigestUpdate(mc->md, m->hash, strlen(m->hash)) != 1)
         rc = RS_ENOMEM;
     return rc;
@@ -329,11 +396,10 @@ int wado_retrieve(dicomweb *dw, http_req *rq, const dw_target *t)
     if (!strcmp(t->rest, "metadata"))
         return retrieve_metadata(dw, rq, t);
     const char *r = t->rest;
-    if (!strcmp(r, "thumbnail") || (!t->instance && !strcmp(r, "rendered"))) {
-        if (!strcmp(r, "rendered"))
-            return http_reply_error(rq, 501, "study/series /rendered is not offered; use an instance's or /thumbnail");
+    if (!t->instance && !strcmp(r, "rendered"))
+        return wado_rendered_of(dw, rq, t);
+    if (!strcmp(r, "thumbnail"))
         return t->instance ? wado_render(dw, rq, t, 0, 1, NULL, NULL) : wado_thumbnail_of(dw, rq, t);
-    }
     if (t->instance && !strcmp(r, "rendered"))
         return wado_render(dw, rq, t, 0, 0, NULL, NULL);
     if (t->instance && !strncmp(r, "frames/", 7)) {
@@ -348,7 +414,7 @@ int wado_retrieve(dicomweb *dw, http_req *rq, const dw_target *t)
         return wado_render(dw, rq, t, (uint32_t)f, thumb, NULL, NULL);
     }
     if (!strncmp(r, "bulk/", 5))
-        return http_reply_error(rq, 501, "%s: bulk data retrieval is not built yet (Pixel Data: use /frames)", r);
+        return wado_bulk(dw, rq, t, r + 5);
     return http_reply_error(rq, 404, "no such DICOMweb resource: %s", http_req_path(rq));
 }
 
@@ -406,7 +472,29 @@ int wado_uri(http_req *rq, void *ctx)
     rs_err_clear(&err);
     int rc = query_target(dw, &t, 0, collect, &l, &err);
     int fd = -1;
-    if (rc == RS_OK && l.n == 1 && !http_etag_check(rq, l.v[0].hash)) {
+    const char *ts = http_req_query(rq, "transferSyntax");
+    if (rc == RS_OK && l.n == 1 && ts) { /* PS3.18 9.1.2.2.4: the same choices as WADO-RS */
+        char accept[160], msg[512];
+        snprintf(accept, sizeof accept, "multipart/related; type=\"application/dicom\"; transfer-syntax=%.64s", ts);
+        if (dw_tc_choose(accept, DW_TC_OBJECTS, l.v[0].ts, &l.v[0].tc, msg, sizeof msg)) {
+            free(l.v);
+            return http_reply_error(rq, 406, "%s", msg);
+        }
+    }
+    if (rc == RS_OK && l.n == 1 && l.v[0].tc.convert) {
+        rs_buf b = RS_BUF_INIT;
+        char etag[160];
+        snprintf(etag, sizeof etag, "%s-%s", l.v[0].hash, l.v[0].tc.ts);
+        if (!http_etag_check(rq, etag) && (rc = transcode_object(dw, &l.v[0], &b, &err)) == RS_OK) {
+            http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
+            atomic_fetch_add(&dw->n.retrieved_instances, 1);
+            atomic_fetch_add(&dw->n.retrieved_bytes, b.len);
+            rc = http_reply_buf(rq, 200, "application/dicom", b.p, b.len);
+        } else if (rc == RS_EUNSUPPORTED) {
+            rc = http_reply_error(rq, 501, "%s", err.msg);
+        }
+        rs_buf_free(&b);
+    } else if (rc == RS_OK && l.n == 1 && !http_etag_check(rq, l.v[0].hash)) {
         rc = store_open_instance(dw->st, l.v[0].hash, &fd, NULL, NULL, &err);
         if (rc == RS_OK) {
             http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");

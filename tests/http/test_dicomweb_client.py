@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """A DICOMweb client nobody here wrote, npm's dicomweb-client, against `radshare serve`: it searches,
-retrieves metadata, an instance, frames, a series and a rendered frame, and stores via STOW-RS.
+retrieves metadata, an instance, frames, a series and a rendered frame, and stores via STOW-RS; the
+frames of a JPEG-LS instance (DCMTK's dcmcjpls) come decompressed by default, as stored when it asks
+image/jls, and its Pixel Data through the metadata's BulkDataURI.
 The package is installed with npm into build/node_modules when missing. TAP output."""
 import json
 import os
@@ -11,6 +13,7 @@ import tempfile
 
 import numpy as np
 import pydicom
+import pydicom.encaps
 from pydicom.uid import generate_uid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +51,13 @@ def main():
                 files[sop] = (se, p)
         p = run(["storescu", "-aec", "RADSHARE", "127.0.0.1", str(srv.dicom_port)] + [v[1] for v in files.values()])
         report(p.returncode == 0, "storescu stores 4 instances")
+        csop, native_c = generate_uid(), os.path.join(work, "c-native.dcm")
+        make_instance(native_c, study, series[1], csop, "Dupont^Jean", "CT", "20240220", "143000", 9, "CT", "s", rng,
+                      series_number=2)
+        jls = os.path.join(work, "c-jls.dcm")
+        p = run(["dcmcjpls", "+el", native_c, jls])
+        st, _ = dwlib.stow(srv, [open(jls, "rb").read()]) if p.returncode == 0 else (0, None)
+        report(st == 200, "a JPEG-LS lossless instance made with dcmcjpls is stored with STOW-RS")
         sop = next(s for s, v in files.items() if v[0] == series[0])
         stow_sop = generate_uid()
         stow_file = os.path.join(work, "stow.dcm")
@@ -55,7 +65,8 @@ def main():
                       "y", rng)
         env = dict(os.environ, NODE_PATH=os.path.join(NODE_DIR, "node_modules"))
         js = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js", "dwclient.js")
-        p = subprocess.run(["node", js, f"http://127.0.0.1:{srv.http_port}/dicom-web", study, series[0], sop, stow_file],
+        p = subprocess.run(["node", js, f"http://127.0.0.1:{srv.http_port}/dicom-web", study, series[0], sop, stow_file,
+                            series[1], csop],
                            capture_output=True, timeout=120, env=env)
         try:
             out = json.loads(p.stdout.decode().strip().splitlines()[-1])
@@ -75,6 +86,13 @@ def main():
         report(bytes.fromhex(out.get("frame_hex", "")) == pydicom.dcmread(files[sop][1]).PixelData,
                "retrieveInstanceFrames: the pixel bytes")
         report(out.get("series_objects") == 2, "retrieveSeries: two instances")
+        native_px = pydicom.dcmread(native_c).PixelData
+        report(bytes.fromhex(out.get("cframe_raw_hex", "")) == native_px,
+               "retrieveInstanceFrames of a JPEG-LS instance: decompressed, the original samples")
+        stored = next(pydicom.encaps.generate_pixel_data_frame(pydicom.dcmread(jls).PixelData, 1))
+        report(bytes.fromhex(out.get("cframe_jls_hex", "")) == stored,
+               "retrieveInstanceFrames with image/jls: the stored JPEG-LS frame")
+        report(bytes.fromhex(out.get("cbulk_hex", "")) == native_px, "retrieveBulkData of its Pixel Data BulkDataURI")
         report(out.get("rendered_png") == "PNG", "retrieveInstanceRendered as PNG")
         refs = out.get("stow", {}).get("00081199", {}).get("Value", []) if isinstance(out.get("stow"), dict) else []
         report([val(r, "00081155") for r in refs] == [stow_sop], "storeInstances (STOW-RS)", str(out.get("stow"))[:300])

@@ -1,6 +1,7 @@
-// dwclient.js BASE_URL STUDY SERIES SOP FILE - drives radshare with the npm dicomweb-client (written by
+// dwclient.js BASE_URL STUDY SERIES SOP FILE [CSERIES CSOP] - drives radshare with the npm dicomweb-client (written by
 // others): search, metadata, retrieve instance and frames, store via STOW-RS. Prints one JSON line
-// with what it got; the Python test judges it. Node has no XMLHttpRequest, so a minimal one over
+// with what it got; the Python test judges it. CSERIES/CSOP: a compressed instance whose frames are
+// retrieved decompressed (default), as stored (image/jls), and through its Pixel Data BulkDataURI. Node has no XMLHttpRequest, so a minimal one over
 // node:http stands in for the browser's (transport only: URLs, headers, multipart are the client's).
 const http = require('node:http');
 const fs = require('node:fs');
@@ -40,7 +41,7 @@ global.XMLHttpRequest = XMLHttpRequest;
 const { api } = require('dicomweb-client');
 
 async function main() {
-  const [base, study, series, sop, file] = process.argv.slice(2);
+  const [base, study, series, sop, file, cseries, csop] = process.argv.slice(2);
   const client = new api.DICOMwebClient({ url: base });
   const out = {};
   const studies = await client.searchForStudies();
@@ -66,6 +67,18 @@ async function main() {
   const rendered = await client.retrieveInstanceRendered({ studyInstanceUID: study, seriesInstanceUID: series,
     sopInstanceUID: sop, mediaTypes: [{ mediaType: 'image/png' }] });
   out.rendered_png = Buffer.from(Array.isArray(rendered) ? rendered[0] : rendered).subarray(1, 4).toString();
+  if (csop) {
+    const ids = { studyInstanceUID: study, seriesInstanceUID: cseries, sopInstanceUID: csop };
+    const raw = await client.retrieveInstanceFrames({ ...ids, frameNumbers: [1] });
+    out.cframe_raw_hex = Buffer.from(raw[0]).toString('hex');
+    const jls = await client.retrieveInstanceFrames({ ...ids, frameNumbers: [1], mediaTypes: [
+      { mediaType: 'image/jls', transferSyntaxUID: '1.2.840.10008.1.2.4.80' },
+      { mediaType: 'application/octet-stream', transferSyntaxUID: '1.2.840.10008.1.2.1' }] });
+    out.cframe_jls_hex = Buffer.from(jls[0]).toString('hex');
+    const cmeta = await client.retrieveInstanceMetadata(ids);
+    const bulk = await client.retrieveBulkData({ BulkDataURI: cmeta[0]['7FE00010'].BulkDataURI });
+    out.cbulk_hex = Buffer.from(bulk[0]).toString('hex');
+  }
   const data = fs.readFileSync(file);
   const stored = await client.storeInstances({ datasets: [data.buffer.slice(data.byteOffset, data.byteOffset + data.length)] });
   out.stow = typeof stored === 'string' ? JSON.parse(stored) : stored;
