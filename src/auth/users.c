@@ -100,7 +100,20 @@ static void row_to_user(sqlite3_stmt *s, int first, auth_user *u)
     u->created = sqlite3_column_int64(s, first + 3);
 }
 
-int auth_user_add(auth_db *a, const char *name, auth_role role, const char *password, int64_t now, rs_err *err)
+/* The rules every new password follows, from the CLI or the staff page alike. */
+static int password_ok(const char *password, rs_err *err)
+{
+    size_t pl = password ? strlen(password) : 0;
+    if (pl < AUTH_MIN_PASSWORD || pl > AUTH_MAX_PASSWORD)
+        return rs_err_set(err, RS_EINVAL, "the password must have %d to %d characters", AUTH_MIN_PASSWORD,
+                          AUTH_MAX_PASSWORD);
+    return RS_OK;
+}
+
+/* Insert an account; only_first: only while the table is empty (the check and the insert are one
+ * statement under the mutex, so two bootstrap requests cannot both create a first account). */
+static int user_insert(auth_db *a, const char *name, auth_role role, const char *password, int64_t now,
+                       int only_first, rs_err *err)
 {
     char h[crypto_pwhash_STRBYTES];
     sqlite3_stmt *s;
@@ -108,14 +121,17 @@ int auth_user_add(auth_db *a, const char *name, auth_role role, const char *pass
         return rs_err_set(err, RS_EINVAL, "a user name has 1 to %d of A-Z a-z 0-9 . _ @ -", AUTH_MAX_NAME);
     if (role != AUTH_RADIOLOGIST && role != AUTH_ADMIN)
         return rs_err_set(err, RS_EINVAL, "the role is radiologist or admin");
-    size_t pl = password ? strlen(password) : 0;
-    if (pl < AUTH_MIN_PASSWORD || pl > AUTH_MAX_PASSWORD)
-        return rs_err_set(err, RS_EINVAL, "the password must have %d to %d characters", AUTH_MIN_PASSWORD,
-                          AUTH_MAX_PASSWORD);
+    int rc = password_ok(password, err);
+    if (rc)
+        return rc;
     if (hash_password(password, h))
         return rs_err_set(err, RS_ENOMEM, "hashing the password: out of memory");
     pthread_mutex_lock(&a->mu);
-    int rc = prep(a, "INSERT INTO users(name, role, pwhash, created) VALUES(?1, ?2, ?3, ?4)", &s, err);
+    rc = prep(a,
+              only_first ? "INSERT INTO users(name, role, pwhash, created) SELECT ?1, ?2, ?3, ?4"
+                           " WHERE NOT EXISTS (SELECT 1 FROM users)"
+                         : "INSERT INTO users(name, role, pwhash, created) VALUES(?1, ?2, ?3, ?4)",
+              &s, err);
     if (rc == RS_OK) {
         sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 2, role);
@@ -127,8 +143,73 @@ int auth_user_add(auth_db *a, const char *name, auth_role role, const char *pass
             rc = rs_err_set(err, RS_EINVAL, "user %s exists already", name);
         else if (r != SQLITE_DONE)
             rc = statedb_err(a->db, err, "adding a user");
+        else if (only_first && sqlite3_changes(a->db) == 0)
+            rc = rs_err_set(err, RS_EINVAL, "an account exists already");
     }
     pthread_mutex_unlock(&a->mu);
+    sodium_memzero(h, sizeof h);
+    return rc;
+}
+
+int auth_user_add(auth_db *a, const char *name, auth_role role, const char *password, int64_t now, rs_err *err)
+{
+    return user_insert(a, name, role, password, now, 0, err);
+}
+
+int auth_user_add_first(auth_db *a, const char *name, const char *password, int64_t now, rs_err *err)
+{
+    return user_insert(a, name, AUTH_ADMIN, password, now, 1, err);
+}
+
+int auth_user_get(auth_db *a, const char *name, auth_user *out, rs_err *err)
+{
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    if (!name_ok(name))
+        return rs_err_set(err, RS_ENOTFOUND, "no user %s", name ? name : "");
+    pthread_mutex_lock(&a->mu);
+    int rc = prep(a, "SELECT name, role, disabled, created FROM users WHERE name = ?1", &s, err);
+    if (rc == RS_OK) {
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            row_to_user(s, 0, out);
+        else
+            rc = rs_err_set(err, RS_ENOTFOUND, "no user %s", name);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int auth_user_set_password(auth_db *a, const char *name, const char *password, const char *keep_sid, rs_err *err)
+{
+    char h[crypto_pwhash_STRBYTES];
+    uint8_t keep[TOKEN_HASH_BYTES] = {0};
+    sqlite3_stmt *s;
+    int rc = password_ok(password, err);
+    if (rc)
+        return rc;
+    if (hash_password(password, h))
+        return rs_err_set(err, RS_ENOMEM, "hashing the password: out of memory");
+    if (keep_sid && token_well_formed(keep_sid))
+        token_hash(keep_sid, keep);
+    pthread_mutex_lock(&a->mu);
+    rc = prep(a, "UPDATE users SET pwhash = ?2 WHERE name = ?1", &s, err);
+    if (rc == RS_OK) {
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, h, -1, SQLITE_STATIC);
+        rc = step_done(a, s, err, "changing a password");
+        if (rc == RS_OK && sqlite3_changes(a->db) == 0)
+            rc = rs_err_set(err, RS_ENOTFOUND, "no user %s", name);
+    }
+    /* whoever knew the old password is signed out; the session making the change stays */
+    if (rc == RS_OK && (rc = prep(a, "DELETE FROM sessions WHERE user = ?1 AND hash <> ?2", &s, err)) == RS_OK) {
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 2, keep, sizeof keep, SQLITE_STATIC);
+        rc = step_done(a, s, err, "ending sessions");
+    }
+    pthread_mutex_unlock(&a->mu);
+    sodium_memzero(h, sizeof h);
     return rc;
 }
 

@@ -44,6 +44,14 @@ void auth_close(auth_db *db);
 /* name: [A-Za-z0-9._@-]{1,64}; password AUTH_MIN_PASSWORD..AUTH_MAX_PASSWORD bytes.
  * RS_EINVAL (with a message) for a bad name, a short password, or an existing name. */
 int auth_user_add(auth_db *db, const char *name, auth_role role, const char *password, int64_t now, rs_err *err);
+/* The first account, an admin, only while no account exists at all (the loopback bootstrap of the
+ * staff page): RS_EINVAL "an account exists already" otherwise; the same name and password rules. */
+int auth_user_add_first(auth_db *db, const char *name, const char *password, int64_t now, rs_err *err);
+/* One account by name; RS_ENOTFOUND if none. */
+int auth_user_get(auth_db *db, const char *name, auth_user *out, rs_err *err);
+/* A new password (same rules as auth_user_add). Ends the user's sessions except keep_sid (the session
+ * making the change; NULL: all). RS_ENOTFOUND if no such user. */
+int auth_user_set_password(auth_db *db, const char *name, const char *password, const char *keep_sid, rs_err *err);
 /* Disable (or enable again) an account; disabling ends its sessions. RS_ENOTFOUND if no such user. */
 int auth_user_set_disabled(auth_db *db, const char *name, int disabled, rs_err *err);
 typedef int (*auth_user_fn)(const auth_user *u, void *ctx); /* nonzero stops */

@@ -39,6 +39,7 @@ typedef struct list_ctx {
     rs_buf out;
     const field *fields;
     unsigned long n;
+    int newest_first; /* studies: newest first (the staff page pages through them in that order) */
     rs_err err;
 } list_ctx;
 
@@ -98,7 +99,7 @@ static int run_list(store *st, store_level level, const field *fields, const sto
     }
     lc->fields = fields;
     store_query q = {.level = level, .model = STORE_STUDY_ROOT, .keys = ks.key, .n_keys = ks.n, .limit = limit,
-                     .offset = offset, .trashed = trashed};
+                     .offset = offset, .trashed = trashed, .newest_first = lc->newest_first};
     rc = rc ? rc : rs_buf_putc(&lc->out, '[');
     rc = rc ? rc : store_query_run(st, &q, on_row, lc, &lc->err);
     rc = rc ? rc : rs_buf_puts(&lc->out, "\n]");
@@ -159,7 +160,7 @@ static int studies_search(api_ctx *a, http_req *rq)
     const char *tr = http_req_query(rq, "trashed");
     if (bad)
         return http_reply_error(rq, 400, "limit and offset are non-negative integers");
-    list_ctx lc = {.out = RS_BUF_INIT};
+    list_ctx lc = {.out = RS_BUF_INIT, .newest_first = 1};
     rs_err_clear(&lc.err);
     int rc = run_list(a->st, STORE_LEVEL_STUDY, STUDY_FIELDS, keys, n, limit ? limit : API_MAX_LIMIT, offset,
                       tr && !strcmp(tr, "1"), &lc);

@@ -771,6 +771,160 @@ static int api_session(http_req *rq, void *ctx)
     return rc;
 }
 
+/* ---- staff accounts (the staff page's user management) -------------------------------------------- */
+
+/* A user.* audit record: {"user": NAME, "by": WHO[, "role": ROLE]} - never a password. */
+static void audit_user(share_web *w, http_req *rq, const char *event, const char *user, const char *by,
+                       const char *role)
+{
+    rs_buf d = RS_BUF_INIT;
+    int rc = rs_buf_puts(&d, "{\"user\":");
+    rc = rc ? rc : audit_json_string(&d, user, AUTH_MAX_NAME);
+    rc = rc ? rc : rs_buf_puts(&d, ",\"by\":");
+    rc = rc ? rc : audit_json_string(&d, by[0] ? by : "local", AUTH_MAX_NAME);
+    if (role)
+        rc = rc ? rc : rs_buf_printf(&d, ",\"role\":\"%s\"", role);
+    rc = rc ? rc : rs_buf_putc(&d, '}');
+    if (rc == RS_OK)
+        audit_rq(w, rq, event, NULL, (const char *)d.p);
+    rs_buf_free(&d);
+}
+
+static int user_one(const auth_user *u, void *ctx)
+{
+    list_out *o = ctx;
+    int rc = rs_buf_puts(&o->b, o->n++ ? ",{\"name\":" : "{\"name\":");
+    rc = rc ? rc : http_json_str(&o->b, u->name);
+    return rc ? rc : rs_buf_printf(&o->b, ",\"role\":\"%s\",\"disabled\":%s,\"created\":%lld}",
+                                   auth_role_name(u->role), u->disabled ? "true" : "false", (long long)u->created);
+}
+
+static int reply_user(share_web *w, http_req *rq, int status, const char *name)
+{
+    auth_user u;
+    list_out o = {RS_BUF_INIT, 0};
+    int rc = auth_user_get(w->auth, name, &u, NULL);
+    rc = rc ? rc : user_one(&u, &o);
+    rc = rc ? http_reply_error(rq, 503, "cannot read the account") : http_reply_json(rq, status, &o.b);
+    rs_buf_free(&o.b);
+    return rc;
+}
+
+/* POST /api/users {"name","role","password"}: an admin adds an account; or, on the loopback bootstrap
+ * (no account yet, this machine's browser), the first admin account. */
+static int user_create(share_web *w, http_req *rq, const jsonin *j, const char *by)
+{
+    rs_err err;
+    rs_err_clear(&err);
+    const char *name = jsonin_str(j, "name"), *pw = jsonin_str(j, "password"), *rs = jsonin_str(j, "role");
+    auth_role role = AUTH_RADIOLOGIST;
+    int rc;
+    if (http_req_role(rq) == HTTP_ROLE_ADMIN) {
+        if (auth_role_parse(rs ? rs : "", &role))
+            return http_reply_error(rq, 400, "role is radiologist or admin");
+        rc = auth_user_add(w->auth, name, role, pw, now_s(), &err);
+    } else if (open_bootstrap(w, rq)) {
+        if (rs && strcmp(rs, "admin"))
+            return http_reply_error(rq, 400, "the first account is an admin");
+        role = AUTH_ADMIN;
+        rc = auth_user_add_first(w->auth, name, pw, now_s(), &err);
+    } else {
+        return http_reply_error(rq, 403, "only an admin manages accounts");
+    }
+    if (rc)
+        return reply_rc(rq, rc, &err);
+    audit_user(w, rq, "user.created", name, by, auth_role_name(role));
+    return reply_user(w, rq, 201, name);
+}
+
+/* POST /api/users/{name}/password {"password"[, "current"]}: an admin resets anyone's; a user changes
+ * their own with the current one (throttled like a login: it is a password check). */
+static int user_password(share_web *w, http_req *rq, const jsonin *j, const char *name, const char *by)
+{
+    rs_err err;
+    rs_err_clear(&err);
+    int self = by[0] && !strcmp(by, name), rc;
+    char sid[TOKEN_CHARS + 2];
+    if (!self && http_req_role(rq) != HTTP_ROLE_ADMIN)
+        return http_reply_error(rq, 403, "only an admin sets another user's password");
+    if (self && http_req_role(rq) != HTTP_ROLE_ADMIN) {
+        auth_user u;
+        int64_t retry;
+        if (login_locked(w, rq, &retry)) {
+            set_retry_after(rq, retry);
+            return http_reply_error(rq, 429, "too many failed password checks from your address");
+        }
+        if ((rc = auth_check_basic(w->auth, name, jsonin_str(j, "current"), &u, &err)) == RS_ENOTFOUND) {
+            login_failed(w, rq);
+            return http_reply_error(rq, 403, "the current password is not right");
+        }
+        if (rc)
+            return reply_rc(rq, rc, &err);
+    }
+    int have_sid = self && auth_cookie_get(http_req_header(rq, "Cookie"), AUTH_COOKIE, sid, sizeof sid);
+    if ((rc = auth_user_set_password(w->auth, name, jsonin_str(j, "password"), have_sid ? sid : NULL, &err)))
+        return reply_rc(rq, rc, &err);
+    audit_user(w, rq, "user.password_changed", name, by, NULL);
+    return reply_user(w, rq, 200, name);
+}
+
+static int api_users(http_req *rq, void *ctx)
+{
+    share_web *w = ctx;
+    const char *m = http_req_method(rq), *sub = http_req_subpath(rq);
+    char by[AUTH_MAX_NAME + 1], name[AUTH_MAX_NAME + 1];
+    rs_err err;
+    rs_err_clear(&err);
+    who(w, rq, by);
+    int admin = http_req_role(rq) == HTTP_ROLE_ADMIN;
+    if (!sub[0] && !strcmp(m, "GET")) {
+        if (!admin)
+            return http_reply_error(rq, 403, "only an admin manages accounts");
+        list_out o = {RS_BUF_INIT, 0};
+        int rc = rs_buf_puts(&o.b, "{\"users\":[");
+        rc = rc ? rc : auth_user_list(w->auth, user_one, &o, &err);
+        rc = rc ? rc : rs_buf_puts(&o.b, "]}");
+        rc = rc ? reply_rc(rq, rc, &err) : http_reply_json(rq, 200, &o.b);
+        rs_buf_free(&o.b);
+        return rc;
+    }
+    /* "" or "{name}/{action}" */
+    const char *slash = strchr(sub, '/'), *action = slash ? slash + 1 : "";
+    size_t nl = slash ? (size_t)(slash - sub) : 0;
+    if (strcmp(m, "POST") || (sub[0] && (!slash || !nl || nl > AUTH_MAX_NAME)))
+        return http_reply_error(rq, 404, "no such resource");
+    const void *p;
+    size_t n;
+    jsonin j;
+    http_req_body(rq, &p, &n);
+    if (n > 4096 || jsonin_parse(n ? p : "{}", n ? n : 2, &j, &err))
+        return http_reply_error(rq, 400, "expected a JSON object");
+    int rc;
+    memcpy(name, sub, nl);
+    name[nl] = 0;
+    if (!sub[0]) {
+        rc = user_create(w, rq, &j, by);
+    } else if (!strcmp(action, "password")) {
+        rc = user_password(w, rq, &j, name, by);
+    } else if (!strcmp(action, "disable") || !strcmp(action, "enable")) {
+        int off = action[0] == 'd';
+        if (!admin)
+            rc = http_reply_error(rq, 403, "only an admin manages accounts");
+        else if (off && !strcmp(name, by))
+            rc = http_reply_error(rq, 400, "you cannot disable your own account");
+        else if ((rc = auth_user_set_disabled(w->auth, name, off, &err)))
+            rc = reply_rc(rq, rc, &err);
+        else {
+            audit_user(w, rq, off ? "user.disabled" : "user.enabled", name, by, NULL);
+            rc = reply_user(w, rq, 200, name);
+        }
+    } else {
+        rc = http_reply_error(rq, 404, "no such resource");
+    }
+    jsonin_free(&j);
+    return rc;
+}
+
 /* GET /staff: the staff page (src/web/staff.html; its script and style are served under /viewer/ like
    the viewer's), under a strict CSP: nothing but radshare's own files, the QR image as a blob: URL. */
 static int staff_page(http_req *rq, void *ctx)
@@ -863,5 +1017,7 @@ int share_web_register(http_server *srv, share_web *w, rs_err *err)
     rc = rc ? rc : http_server_route_opts(srv, "POST", "/api/logout", api_logout, w, &small);
     rc = rc ? rc : http_server_route_opts(srv, "GET", "/api/session", api_session, w, &small);
     rc = rc ? rc : http_server_route_opts(srv, "GET", "/staff", staff_page, w, &small);
+    rc = rc ? rc : http_server_route_opts(srv, "GET", "/api/users", api_users, w, &staff);
+    rc = rc ? rc : http_server_route_opts(srv, "POST", "/api/users", api_users, w, &staff);
     return rc ? rs_err_set(err, rc, "cannot register the share routes") : RS_OK;
 }

@@ -11,6 +11,8 @@
  *   GET  /api/audit?study=UID|share=ID   (staff) and share_web_study_audit for /api/studies/{uid}/audit
  *   POST /api/login {"user","password"} -> session cookie; POST /api/logout
  *   GET  /api/session               who the caller is: {"user","role"} or {"user":null,"open":bool}
+ *   GET|POST /api/users, POST /api/users/{name}/disable|enable|password   staff accounts (admin; a user
+ *                                   their own password; the first admin on the loopback bootstrap)
  *   GET  /staff                     the staff page (src/web/staff/, docs/staff.md); /staff/{file} its assets
  * plus share_web_auth, the http auth hook (Basic or session cookie).
  *

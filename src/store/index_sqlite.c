@@ -1064,9 +1064,13 @@ static int select_sql(qb *q, const store_plan *p)
                            " AND EXISTS (SELECT 1 FROM studies ps WHERE ps.patient = p.id AND ps.n_instances > 0"
                            " AND ps.study_uid %sIN (SELECT study_uid FROM trash))",
                            p->q->trashed ? "" : "NOT ");
+    /* newest first: the id breaks ties, so that pages of the list neither repeat nor skip a study */
+    int newest = p->level == STORE_LEVEL_STUDY && p->q->newest_first;
     if (rc == RS_OK)
-        rc = rs_buf_printf(&q->sql, " ORDER BY %s.id LIMIT %lld OFFSET %lld", ALIAS[p->level],
-                           p->q->limit ? (long long)p->q->limit : -1LL, (long long)p->q->offset);
+        rc = rs_buf_printf(&q->sql, " ORDER BY %s%s.id%s LIMIT %lld OFFSET %lld",
+                           newest ? "st.study_date DESC, st.study_time DESC, " : "", ALIAS[p->level],
+                           newest ? " DESC" : "", p->q->limit ? (long long)p->q->limit : -1LL,
+                           (long long)p->q->offset);
     return rc;
 }
 

@@ -51,6 +51,8 @@ typedef struct store_query {
     int combine_datetime;  /* date and time keys form one date-time range (PS3.4 C.2.2.2.5.1) */
     int with_metadata;     /* IMAGE level: give each match's header JSON (store_match.metadata) */
     int trashed;           /* STUDY level and below: 0 hide trashed studies, 1 only them, 2 both */
+    int newest_first;      /* STUDY level: by study date and time, newest first (stable for paging);
+                              else in the order the studies were first stored */
 } store_query;
 
 /* One match. Everything points into memory valid during the callback only. */

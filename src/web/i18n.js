@@ -116,30 +116,35 @@ export function pickLang(list) {
 const params = typeof location !== "undefined" ? new URLSearchParams(location.search) : new URLSearchParams();
 export const lang = pickLang([params.get("lang"), ...(typeof navigator !== "undefined" ? navigator.languages || [navigator.language] : [])].filter(Boolean));
 
-export function t(key, vars = {}) {
-  const s = (STRINGS[lang] && STRINGS[lang][key]) || STRINGS.en[key] || key;
+export function t(key, vars = {}, lng = lang) {
+  const s = (STRINGS[lng] && STRINGS[lng][key]) || STRINGS.en[key] || key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : ""));
 }
 
 // Formatters are made once: a new Intl.DateTimeFormat costs far more than a format() call, and
 // the overlay formats the study date on every image drawn while scrolling.
-let dateFmt = null, dateTimeFmt = null;
+const formatters = new Map();
+function formatter(lng, kind, opts) {
+  let f = formatters.get(lng + kind);
+  if (!f) formatters.set(lng + kind, (f = new Intl.DateTimeFormat(lng, opts)));
+  return f;
+}
 
 // "20261203" -> a localised medium date; anything else is shown as it is.
-export function fmtDate(d, withTime = "") {
+export function fmtDate(d, withTime = "", lng = lang) {
   const m = /^(\d{4})(\d{2})(\d{2})$/.exec(String(d || "").replace(/[-.]/g, ""));
   if (!m) return String(d || "");
   const date = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
-  let s = (dateFmt ||= new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeZone: "UTC" })).format(date);
+  let s = formatter(lng, "d", { dateStyle: "medium", timeZone: "UTC" }).format(date);
   const tm = /^(\d{2})(\d{2})/.exec(String(withTime || ""));
   if (tm) s += ` ${tm[1]}:${tm[2]}`;
   return s;
 }
 
-export function fmtIso(iso) {
+export function fmtIso(iso, lng = lang) {
   const d = new Date(iso);
   if (isNaN(d)) return String(iso || "");
-  return (dateTimeFmt ||= new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" })).format(d);
+  return formatter(lng, "dt", { dateStyle: "medium", timeStyle: "short" }).format(d);
 }
 
 // Age in whole years at the study date, from DICOM dates.
@@ -160,4 +165,14 @@ export function fmtName(pn, familyFirst = false) {
 
 export function fmtSex(s) {
   return { M: t("male"), F: t("female"), O: t("other") }[String(s || "").toUpperCase()] || "";
+}
+
+// ---- shared with other pages (the staff page): more labels, and the languages by their own names.
+// t(), fmtDate() and fmtIso() take a language as their last argument where a page shows two at once
+// (the staff UI in one, the patient's handout in another).
+export const LANGS = { en: "English", fr: "Français", nl: "Nederlands", de: "Deutsch" };
+
+// tables: { en: {key: text, ...}, fr: {...}, ... }, merged into the viewer's (keys must not collide).
+export function addStrings(tables) {
+  for (const [l, tab] of Object.entries(tables)) Object.assign(STRINGS[l] || (STRINGS[l] = {}), tab);
 }

@@ -1,13 +1,41 @@
 // staff.js - the staff page (/staff, docs/staff.md): sign-in, study search, report sending, share
 // links (practitioner and patient), their deliveries and access history, revocation, and the patient
-// handout with the link as a QR code. Talks only to radshare's staff API with the session cookie;
+// handout with the link as a QR code (printed in the patient's language), staff accounts for admins,
+// the first admin account on the loopback bootstrap. Labels in en/fr/nl/de through the viewer's
+// i18n.js (staff-i18n.js adds the page's own). Talks only to radshare's staff API with the session cookie;
 // every request says X-Requested-With (so a 401 comes without a Basic challenge, and no browser
 // dialog). Every piece of data goes into the page with textContent or as an attribute: no HTML
 // is ever parsed from data.
-import { fmtDate, fmtIso, fmtName, fmtSex, age } from "/viewer/i18n.js";
+import { t, lang, LANGS, fmtDate, fmtIso, fmtName, fmtSex, age } from "/viewer/i18n.js";
+import "/viewer/staff-i18n.js";
 
 const $ = (id) => document.getElementById(id);
-const S = { user: null, open: false, studies: [], study: null, shares: [], deliveries: [], audit: [], qrUrl: null };
+const PAGE = 50; // studies per page of the list
+const S = { user: null, role: null, open: false, studies: [], more: false, query: null, study: null, shares: [], deliveries: [], audit: [],
+  qrUrl: null, handout: null, users: [], pwFor: null };
+
+// The page's fixed labels, in lng: data-i18n (text), data-i18n-ph (placeholder), -aria, -alt.
+// The handout has its own language (the patient's), so the rest of the page skips it.
+function translate(root, lng, skip = null) {
+  const all = (attr) => [...root.querySelectorAll(`[${attr}]`)].filter((e) => !skip || !skip.contains(e));
+  for (const e of all("data-i18n")) e.textContent = t(e.dataset.i18n, {}, lng);
+  for (const e of all("data-i18n-ph")) e.placeholder = t(e.dataset.i18nPh, {}, lng);
+  for (const e of all("data-i18n-aria")) e.setAttribute("aria-label", t(e.dataset.i18nAria, {}, lng));
+  for (const e of all("data-i18n-alt")) e.alt = t(e.dataset.i18nAlt, {}, lng);
+}
+
+function langOptions(select, value) {
+  select.replaceChildren(...Object.entries(LANGS).map(([k, name]) => el("option", { value: k, lang: k, text: name })));
+  select.value = value;
+}
+
+// The UI language comes from ?lang= or the browser (i18n.js); the switcher reloads with ?lang=,
+// the session cookie keeps one signed in.
+function switchLang() {
+  const u = new URL(location.href);
+  u.searchParams.set("lang", $("ui-lang").value);
+  location.replace(u.toString());
+}
 
 // ---- DOM without HTML strings ------------------------------------------------------------------
 function el(tag, props = {}, ...kids) {
@@ -41,34 +69,58 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body) });
   let data = null;
   try { data = await r.json(); } catch { data = null; }
-  if (r.status === 401 && !path.startsWith("/api/login")) { showLogin(); throw new ApiError(401, "Please sign in again."); }
+  if (r.status === 401 && !path.startsWith("/api/login")) { showLogin(); throw new ApiError(401, t("sPleaseSignIn")); }
   if (!r.ok) throw new ApiError(r.status, (data && (data.error || data.message)) || `${r.status} ${r.statusText}`);
   return data;
 }
 
 // ---- session ----------------------------------------------------------------------------------------
 async function start() {
+  document.documentElement.lang = lang;
+  translate(document, lang, $("handout"));
+  langOptions($("ui-lang"), lang);
   bind();
   try {
     const s = await api("GET", "/api/session");
-    S.user = s.user; S.open = !!s.open;
+    S.user = s.user; S.role = s.role || null; S.open = !!s.open;
     if (S.user || S.open) enter(); else showLogin();
   } catch (e) { showLogin(e.message); }
 }
 
 function showLogin(err) {
-  $("work").hidden = true; $("me").hidden = true; $("login").hidden = false;
-  setMsg($("login-err"), err && err !== "Please sign in again." ? err : "", "err");
+  $("work").hidden = true; $("me").hidden = true; $("login").hidden = false; $("boot").hidden = true;
+  setMsg($("login-err"), err && err !== t("sPleaseSignIn") ? err : "", "err");
   document.body.dataset.state = "login";
   $("login-user").focus();
 }
 
 function enter() {
   $("login").hidden = true; $("work").hidden = false; $("me").hidden = false;
-  $("me-name").textContent = S.user ? S.user : "Local access (no accounts yet)";
-  $("logout").hidden = !S.user;
+  $("me-name").textContent = S.user ? S.user : t("sLocalAccess");
+  $("logout").hidden = !S.user; $("pw-btn").hidden = !S.user;
+  $("users-btn").hidden = S.role !== "admin";
+  // no account at all: this machine's browser is let in, and asked to create the first admin
+  $("boot").hidden = !!S.user || !S.open;
   document.body.dataset.state = "studies";
   search();
+}
+
+// The loopback bootstrap's form: the first admin account, then signed in with it.
+async function bootstrap(ev) {
+  ev.preventDefault();
+  const name = $("boot-user").value.trim(), pw = $("boot-pass").value;
+  const bad = newPasswordProblem(pw, $("boot-pass2").value) || (!name && t("sNameNeeded"));
+  if (bad) { setMsg($("boot-err"), bad, "err"); return; }
+  $("boot-go").disabled = true;
+  setMsg($("boot-err"), "");
+  try {
+    await api("POST", "/api/users", { name, password: pw, role: "admin" });
+    const r = await api("POST", "/api/login", { user: name, password: pw });
+    S.user = r.user; S.role = r.role; S.open = false;
+    $("boot-pass").value = ""; $("boot-pass2").value = "";
+    enter();
+  } catch (e) { setMsg($("boot-err"), e.message, "err"); }
+  finally { $("boot-go").disabled = false; }
 }
 
 async function login(ev) {
@@ -78,58 +130,81 @@ async function login(ev) {
   setMsg($("login-err"), "");
   try {
     const r = await api("POST", "/api/login", { user: $("login-user").value.trim(), password: $("login-pass").value });
-    S.user = r.user; $("login-pass").value = "";
+    S.user = r.user; S.role = r.role; $("login-pass").value = "";
     enter();
   } catch (e) {
-    setMsg($("login-err"), e.status === 401 ? "Wrong user name or password." : e.status === 429 ? "Too many failed attempts: wait a few minutes." : e.message, "err");
+    setMsg($("login-err"), e.status === 401 ? t("sWrongLogin") : e.status === 429 ? t("sTooManyLogins") : e.message, "err");
   } finally { go.disabled = false; }
 }
 
 async function logout() {
   try { await api("POST", "/api/logout", {}); } catch { /* the cookie is cleared either way */ }
-  S.user = null; S.study = null;
+  S.user = null; S.role = null; S.study = null;
   showLogin();
 }
 
 // ---- studies ---------------------------------------------------------------------------------------
-const plural = (k, word) => `${k} ${word}${k === 1 ? "" : "s"}`;
+const images = (k) => (k === 1 ? t("image1") : t("images", { n: k }));
 const dicomDate = (v) => String(v || "").replace(/-/g, "");
+const noName = (pn, familyFirst) => fmtName(pn, familyFirst) || t("sNoName");
+
+// One page of the list: the server gives studies newest first; one more than a page tells whether
+// there are more.
+async function fetchPage(p, offset) {
+  p.set("limit", String(PAGE + 1)); p.set("offset", String(offset));
+  const rows = await api("GET", `/api/studies?${p}`);
+  return { rows: rows.slice(0, PAGE), more: rows.length > PAGE };
+}
 
 async function search(ev) {
   if (ev) ev.preventDefault();
-  const q = $("q").value.trim(), p = new URLSearchParams({ limit: "100" });
+  const q = $("q").value.trim(), p = new URLSearchParams();
   // one box: an accession or patient ID is tried as such when it has digits, else it is a name
   if (q) p.set(/\d/.test(q) && !/\s/.test(q) ? "patient_id" : "name", q);
   if ($("from").value) p.set("from", dicomDate($("from").value));
   if ($("to").value) p.set("to", dicomDate($("to").value));
   if ($("modality").value) p.set("modality", $("modality").value);
-  $("count").textContent = "Searching…";
+  $("count").textContent = t("sSearching");
   try {
-    let rows = await api("GET", `/api/studies?${p}`);
-    if (q && !rows.length && p.has("patient_id")) { // maybe an accession number, or a name with digits
+    let pg = await fetchPage(p, 0);
+    if (q && !pg.rows.length && p.has("patient_id")) { // maybe an accession number, or a name with digits
       p.delete("patient_id"); p.set("accession", q);
-      rows = await api("GET", `/api/studies?${p}`);
-      if (!rows.length) { p.delete("accession"); p.set("name", q); rows = await api("GET", `/api/studies?${p}`); }
+      pg = await fetchPage(p, 0);
+      if (!pg.rows.length) { p.delete("accession"); p.set("name", q); pg = await fetchPage(p, 0); }
     }
-    rows.sort((a, b) => `${b.date}${b.time}`.localeCompare(`${a.date}${a.time}`));
-    S.studies = rows;
+    S.query = p; S.studies = pg.rows; S.more = pg.more;
     renderStudies();
   } catch (e) { $("count").textContent = e.message; }
 }
 
+async function loadMore() {
+  const btn = $("more"), p = S.query;
+  if (!p) return;
+  btn.disabled = true;
+  try {
+    const pg = await fetchPage(p, S.studies.length);
+    if (S.query !== p) return; // a new search started meanwhile
+    const seen = new Set(S.studies.map((x) => x.uid)); // a study stored meanwhile may shift the pages
+    S.studies.push(...pg.rows.filter((x) => !seen.has(x.uid))); S.more = pg.more;
+    renderStudies();
+  } catch (e) { $("count").textContent = e.message; }
+  finally { btn.disabled = false; }
+}
+
 function renderStudies() {
-  const ul = $("studies");
+  const ul = $("studies"), k = S.studies.length;
   ul.replaceChildren();
-  $("count").textContent = S.studies.length ? (S.studies.length === 1 ? "1 study" : `${S.studies.length} studies`) : "No study matches.";
+  $("count").textContent = !k ? t("sNoMatch") : S.more ? t("sCountMore", { n: k }) : k === 1 ? t("sCount1") : t("sCount", { n: k });
+  $("more-box").hidden = !S.more;
   for (const st of S.studies) {
     const sel = S.study && S.study.uid === st.uid;
     ul.append(el("li", {},
-      el("button", { class: "study" + (sel ? " sel" : ""), type: "button", "aria-pressed": String(!!sel), "data-uid": st.uid, onclick: () => openStudy(st.uid) },
-        el("span", { class: "s-top" }, el("span", { class: "s-name", text: fmtName(st.patient_name, true) || "(no name)" }), el("span", { class: "s-date", text: fmtDate(st.date) })),
-        el("span", { class: "s-desc", text: st.description || "(no description)" }),
+      el("button", { class: "study" + (sel ? " sel" : ""), type: "button", "aria-pressed": String(!!sel), "data-uid": st.uid, "data-date": st.date || "", onclick: () => openStudy(st.uid) },
+        el("span", { class: "s-top" }, el("span", { class: "s-name", text: noName(st.patient_name, true) }), el("span", { class: "s-date", text: fmtDate(st.date) })),
+        el("span", { class: "s-desc", text: st.description || t("sNoDesc") }),
         el("span", { class: "s-meta" },
           (st.modalities || []).map((m) => el("span", { class: "mod", text: m })),
-          el("span", { class: "dim", text: [st.patient_id && `ID ${st.patient_id}`, st.accession && `Acc. ${st.accession}`, plural(st.instances || 0, "image")].filter(Boolean).join(" · ") })))));
+          el("span", { class: "dim", text: [st.patient_id && `${t("id")} ${st.patient_id}`, st.accession && t("sAcc", { v: st.accession }), images(st.instances || 0)].filter(Boolean).join(" · ") })))));
   }
 }
 
@@ -139,17 +214,17 @@ async function openStudy(uid) {
   renderStudies();
   document.body.classList.add("has-study");
   $("empty-detail").hidden = true; $("study").hidden = false;
-  $("s-name").textContent = fmtName(st.patient_name, true) || "(no name)";
-  $("s-pt").textContent = [st.birth_date && `Born ${fmtDate(st.birth_date)}`, age(st.birth_date, st.date), fmtSex(st.sex), st.patient_id && `ID ${st.patient_id}`].filter(Boolean).join(" · ");
-  $("s-study").textContent = [fmtDate(st.date, st.time), st.description, st.accession && `Accession ${st.accession}`, st.referring && `Referred by ${fmtName(st.referring)}`].filter(Boolean).join(" · ");
-  $("s-mods").replaceChildren(...(st.modalities || []).map((m) => el("li", { class: "mod", text: m })), el("li", { class: "dim", text: `${st.series || 0} series, ${plural(st.instances || 0, "image")}` }));
+  $("s-name").textContent = noName(st.patient_name, true);
+  $("s-pt").textContent = [st.birth_date && `${t("born")} ${fmtDate(st.birth_date)}`, age(st.birth_date, st.date), fmtSex(st.sex), st.patient_id && `${t("id")} ${st.patient_id}`].filter(Boolean).join(" · ");
+  $("s-study").textContent = [fmtDate(st.date, st.time), st.description, st.accession && `${t("accession")} ${st.accession}`, st.referring && t("sReferredBy", { name: fmtName(st.referring) })].filter(Boolean).join(" · ");
+  $("s-mods").replaceChildren(...(st.modalities || []).map((m) => el("li", { class: "mod", text: m })), el("li", { class: "dim", text: `${t("sSeriesCount", { n: st.series || 0 })}, ${images(st.instances || 0)}` }));
   // a fresh form per study
   $("r-text").value = ""; $("r-name").value = ""; $("r-email").value = ""; $("r-hl7").value = "";
   setMsg($("r-msg"), ""); setMsg($("p-msg"), "");
   $("p-for-patient").checked = true; linkKind(); $("c-name").value = ""; $("c-email").value = ""; $("c-code").value = "";
   $("p-name").value = fmtName(st.patient_name) || "";
   $("p-bd").disabled = !st.birth_date; $("p-bd").checked = !!st.birth_date;
-  $("p-bd-label").textContent = st.birth_date ? `Ask for the date of birth (${fmtDate(st.birth_date)})` : "Ask for the date of birth (not in the study)";
+  $("p-bd-label").textContent = st.birth_date ? t("sAskBirth", { d: fmtDate(st.birth_date) }) : t("sAskBirthNone");
   document.body.dataset.state = "study";
   window.scrollTo({ top: 0 });
   await refresh(true);
@@ -167,7 +242,7 @@ async function refresh(prefill = false) {
     if (prefill) {
       const r = rep.recipient;
       if (r) { $("r-name").value = r.name || ""; $("r-email").value = r.email || ""; $("r-hl7").value = r.hl7 || ""; }
-      $("r-hint").textContent = r ? `From the directory for ${fmtName(rep.referring)}.` : rep.referring ? `${fmtName(rep.referring)} is not in the recipients directory: give an e-mail address or an HL7 destination.` : "";
+      $("r-hint").textContent = r ? t("sFromDirectory", { name: fmtName(rep.referring) }) : rep.referring ? t("sNotInDirectory", { name: fmtName(rep.referring) }) : "";
     }
     renderShares(); renderActivity();
   } catch (e) { setMsg($("r-msg"), e.message, "err"); }
@@ -177,17 +252,17 @@ async function refresh(prefill = false) {
 async function sendReport(ev) {
   ev.preventDefault();
   const text = $("r-text").value.trim();
-  if (!text) { setMsg($("r-msg"), "Write the report first.", "err"); $("r-text").focus(); return; }
+  if (!text) { setMsg($("r-msg"), t("sWriteFirst"), "err"); $("r-text").focus(); return; }
   const recipient = { name: $("r-name").value.trim(), email: $("r-email").value.trim(), hl7: $("r-hl7").value.trim() };
-  if (!recipient.email && !recipient.hl7) { setMsg($("r-msg"), "Give the recipient's e-mail address or HL7 destination.", "err"); return; }
+  if (!recipient.email && !recipient.hl7) { setMsg($("r-msg"), t("sGiveRecipient"), "err"); return; }
   const btn = $("r-send");
   btn.disabled = true;
-  setMsg($("r-msg"), "Sending…");
+  setMsg($("r-msg"), t("sSending"));
   try {
     const r = await api("POST", `/api/studies/${encodeURIComponent(S.study.uid)}/reports`,
       { text, recipient, expires_in_days: +$("r-days").value || 30, download: $("r-dl").checked });
-    const ch = (r.deliveries || []).map((d) => d.channel === "email" ? `e-mail to ${d.recipient}` : `HL7 to ${d.recipient}`).join(" and ");
-    setMsg($("r-msg"), `Report queued for ${ch || "delivery"}. The delivery status is below.`, "ok");
+    const ch = (r.deliveries || []).map((d) => t(d.channel === "email" ? "sEmailTo" : "sHl7To", { r: d.recipient })).join(t("sAnd"));
+    setMsg($("r-msg"), t("sQueued", { ch: ch || t("sDelivery") }), "ok");
     $("r-text").value = "";
     await refresh();
     pollDeliveries();
@@ -209,9 +284,8 @@ const forPatient = () => $("p-for-patient").checked;
 function linkKind() {
   const p = forPatient();
   $("p-patient").hidden = !p; $("p-colleague").hidden = p;
-  $("p-intro").textContent = p ? "For the patient, printed as a QR code on a handout. It can be printed only now: the link is not kept."
-    : "For a colleague (a second opinion, a surgeon): a link to copy into your own message. It is shown only now: the link is not kept.";
-  $("p-go").textContent = p ? "Create link and handout" : "Create link";
+  $("p-intro").textContent = t(p ? "sIntroPatient" : "sIntroColleague");
+  $("p-go").textContent = t(p ? "sCreateHandout" : "sCreateLink");
   forgetLink();
   setMsg($("p-msg"), "");
 }
@@ -224,7 +298,7 @@ async function createLink(ev) {
   const st = S.study, btn = $("p-go"), patient = forPatient();
   btn.disabled = true;
   forgetLink();
-  setMsg($("p-msg"), "Creating the link…");
+  setMsg($("p-msg"), t("sCreating"));
   try {
     const body = { study: st.uid, expires_in_days: +$("p-days").value || 30, download: $("p-dl").checked };
     if (patient) {
@@ -236,10 +310,10 @@ async function createLink(ev) {
     }
     const r = await api("POST", "/api/shares", body);
     if (patient) {
-      setMsg($("p-msg"), "Link created. Print the handout now: the link cannot be shown again.", "ok");
+      setMsg($("p-msg"), t("sCreatedPatient"), "ok");
       showHandout(r, st, !!body.birth_date);
     } else {
-      setMsg($("p-msg"), body.access_code ? "Link created: copy it now, and give the access code separately." : "Link created: copy it now, it cannot be shown again.", "ok");
+      setMsg($("p-msg"), t(body.access_code ? "sCreatedCode" : "sCreatedCopy"), "ok");
       $("c-url").value = r.url; $("c-link").hidden = false; $("c-code").value = "";
       $("c-url").select();
     }
@@ -252,8 +326,8 @@ async function copyLink() {
   const u = $("c-url");
   u.select();
   try { await navigator.clipboard.writeText(u.value); } catch { document.execCommand("copy"); }
-  $("c-copy").textContent = "Copied";
-  setTimeout(() => { $("c-copy").textContent = "Copy"; }, 1500);
+  $("c-copy").textContent = t("sCopied");
+  setTimeout(() => { $("c-copy").textContent = t("sCopy"); }, 1500);
 }
 
 function showHandout(r, st, needsBirthDate) {
@@ -263,12 +337,23 @@ function showHandout(r, st, needsBirthDate) {
   $("h-qr").hidden = !S.qrUrl;   // no code (a link too long for one): the written address remains
   if (S.qrUrl) $("h-qr").src = S.qrUrl;
   $("h-patient").textContent = $("p-name").value.trim() || fmtName(st.patient_name);
-  $("h-study").textContent = [st.description, fmtDate(st.date)].filter(Boolean).join(" · ");
   $("h-url").textContent = r.url;
   $("h-code-step").hidden = !needsBirthDate;
-  $("h-exp").textContent = r.share && r.share.expires ? `Valid until ${fmtIso(r.share.expires)}.` : "";
+  S.handout = { study: st, expires: r.share && r.share.expires };
+  langOptions($("h-lang"), lang);
+  renderHandout();
   document.body.dataset.state = "handout";
   $("handout-dlg").showModal();
+}
+
+// The handout in the language chosen for the patient (by default the page's).
+function renderHandout() {
+  const hl = $("h-lang").value || lang, h = S.handout;
+  if (!h) return;
+  $("handout").lang = hl;
+  translate($("handout"), hl);
+  $("h-study").textContent = [h.study.description, fmtDate(h.study.date, "", hl)].filter(Boolean).join(" · ");
+  $("h-exp").textContent = h.expires ? t("hValid", { d: fmtIso(h.expires, hl) }, hl) : "";
 }
 
 function closeHandout() {
@@ -276,29 +361,30 @@ function closeHandout() {
   // the only copy of the link in this page goes away with the dialog
   $("h-url").textContent = ""; $("h-qr").removeAttribute("src");
   if (S.qrUrl) { URL.revokeObjectURL(S.qrUrl); S.qrUrl = null; }
+  S.handout = null;
   document.body.dataset.state = "study";
 }
 
 // ---- shares, deliveries, history ----------------------------------------------------------------------
 const EVENTS = {
-  "share.created": "Link created", "report.created": "Report written", "share.delivered": "Delivered",
-  "share.delivery_failed": "Delivery failed", "share.opened": "Link opened", "study.viewed": "Study loaded",
-  "images.viewed": "Images viewed", "share.downloaded": "Downloaded", "study.download": "Downloaded",
-  "share.revoked": "Link revoked", "access.refused": "Access refused", "access.out_of_scope": "Refused: outside the share",
-  "access.code_wrong": "Wrong access code", "access.code_locked": "Access code locked", "access.unlocked": "Unlocked with the code",
+  "share.created": "evShareCreated", "report.created": "evReportCreated", "share.delivered": "evDelivered",
+  "share.delivery_failed": "evDeliveryFailed", "share.opened": "evOpened", "study.viewed": "evStudyViewed",
+  "images.viewed": "evImagesViewed", "share.downloaded": "evDownloaded", "study.download": "evDownloaded",
+  "share.revoked": "evRevoked", "access.refused": "evRefused", "access.out_of_scope": "evOutOfScope",
+  "access.code_wrong": "evCodeWrong", "access.code_locked": "evCodeLocked", "access.unlocked": "evUnlocked",
 };
-const eventLabel = (e) => EVENTS[e] || e;
+const eventLabel = (e) => (EVENTS[e] ? t(EVENTS[e]) : e);
 const eventKind = (e) => (e === "share.delivered" || e === "access.unlocked" ? "ok" : e.startsWith("access.") || e.endsWith("failed") ? "bad" : e === "share.revoked" ? "warn" : "");
 
 function shareState(s) {
-  if (s.revoked) return ["Revoked", "warn"];
-  if (Date.parse(s.expires) < Date.now()) return ["Expired", "muted"];
-  return ["Active", "ok"];
+  if (s.revoked) return ["revoked", "warn"];
+  if (Date.parse(s.expires) < Date.now()) return ["expired", "muted"];
+  return ["active", "ok"];
 }
 
 function deliveryChip(d) {
-  const what = d.channel === "email" ? "E-mail" : "HL7";
-  const label = { sent: "delivered", pending: d.attempts ? `retrying (${d.attempts} attempts)` : "queued", failed: "failed", cancelled: "cancelled" }[d.status] || d.status;
+  const what = d.channel === "email" ? t("sEmail") : "HL7";
+  const label = { sent: t("dDelivered"), pending: d.attempts ? t("dRetrying", { n: d.attempts }) : t("dQueued"), failed: t("dFailed"), cancelled: t("dCancelled") }[d.status] || d.status;
   const kind = { sent: "ok", pending: "pending", failed: "bad", cancelled: "muted" }[d.status] || "";
   const when = d.status === "sent" && d.sent_at ? ` ${fmtIso(d.sent_at)}` : "";
   return el("li", { class: `chip ${kind} delivery`, "data-status": d.status, title: d.last_error || "" },
@@ -318,27 +404,28 @@ function renderShares() {
     const rec = s.recipient || {};
     const hist = el("ol", { class: "timeline small", hidden: true });
     hist.append(...events.slice().reverse().map(eventItem));
-    const toggle = el("button", { class: "btn ghost small", type: "button", "aria-expanded": "false", text: `History (${events.length})` });
+    const toggle = el("button", { class: "btn ghost small history", type: "button", "aria-expanded": "false", text: t("sHistory", { n: events.length }) });
     toggle.addEventListener("click", () => { hist.hidden = !hist.hidden; toggle.setAttribute("aria-expanded", String(!hist.hidden)); });
-    const revoke = s.revoked ? null : el("button", { class: "btn danger small revoke", type: "button", text: "Revoke", onclick: () => revokeShare(s) });
-    ul.append(el("li", { class: "share", "data-id": s.id, "data-state": state.toLowerCase() },
+    const revoke = s.revoked ? null : el("button", { class: "btn danger small revoke", type: "button", text: t("sRevoke"), onclick: () => revokeShare(s) });
+    ul.append(el("li", { class: "share", "data-id": s.id, "data-state": state },
       el("div", { class: "share-top" },
         el("div", { class: "share-who" },
-          el("span", { class: "share-name", text: rec.name || rec.email || "(no name)" }),
-          el("span", { class: `kind ${rec.kind}`, text: rec.kind === "patient" ? "Patient" : "Practitioner" }),
-          el("span", { class: `chip ${kind} state`, text: state })),
+          el("span", { class: "share-name", text: rec.name || rec.email || t("sNoName") }),
+          el("span", { class: `kind ${rec.kind}`, text: t(rec.kind === "patient" ? "sPatient" : "sPractitioner") }),
+          el("span", { class: `chip ${kind} state`, text: t("st_" + state) })),
         el("div", { class: "share-actions" }, toggle, revoke)),
-      el("p", { class: "dim share-meta", text: [rec.email, s.purpose, `created ${fmtIso(s.created)} by ${s.created_by}`, s.revoked ? `revoked ${fmtIso(s.revoked.at)} by ${s.revoked.by}` : `expires ${fmtIso(s.expires)}`,
-        s.access_code === "birth_date" ? "date of birth asked" : s.access_code === "code" ? "access code" : "", s.download ? "download allowed" : "view only"].filter(Boolean).join(" · ") }),
+      el("p", { class: "dim share-meta", text: [rec.email, s.purpose, t("sCreatedBy", { d: fmtIso(s.created), u: s.created_by }),
+        s.revoked ? t("sRevokedBy", { d: fmtIso(s.revoked.at), u: s.revoked.by }) : t("sExpiresOn", { d: fmtIso(s.expires) }),
+        s.access_code === "birth_date" ? t("sBirthAsked") : s.access_code === "code" ? t("sCodeSet") : "", t(s.download ? "sDlAllowed" : "sViewOnly")].filter(Boolean).join(" · ") }),
       dels.length ? el("ul", { class: "chips" }, dels.map(deliveryChip)) : null,
-      el("p", { class: "opened", text: opened.length ? `Opened ${plural(opened.length, "time")}, last ${fmtIso(last.time)}${last.addr ? ` from ${last.addr}` : ""}` : "Not opened yet" }),
+      el("p", { class: "opened", text: opened.length ? t(opened.length === 1 ? "sOpened1" : "sOpenedN", { n: opened.length, d: fmtIso(last.time) }) + (last.addr ? t("sFromAddr", { a: last.addr }) : "") : t("sNotOpened") }),
       hist));
   }
 }
 
 function eventItem(a) {
   const d = a.detail || {};
-  const extra = [d.channel && `${d.channel === "email" ? "e-mail" : "HL7"} to ${d.recipient}`, d.error, d.reason, d.by && `by ${d.by}`, a.addr, d.instances && `${d.instances} instances`].filter(Boolean).join(" · ");
+  const extra = [d.channel && t(d.channel === "email" ? "sEmailTo" : "sHl7To", { r: d.recipient }), d.error, d.reason, d.by && t("sBy", { u: d.by }), a.addr, d.instances && t("sInstances", { n: d.instances })].filter(Boolean).join(" · ");
   return el("li", { class: `ev ${eventKind(a.event)}`, "data-event": a.event },
     el("time", { datetime: a.time, text: fmtIso(a.time) }), el("span", { class: "ev-what", text: eventLabel(a.event) }), extra ? el("span", { class: "dim ev-extra", text: extra }) : null);
 }
@@ -352,7 +439,7 @@ function renderActivity() {
     if (s) li.append(el("span", { class: "ev-share", text: (s.recipient && (s.recipient.name || s.recipient.email)) || s.id }));
     return li;
   }));
-  if (!recs.length) ol.append(el("li", { class: "dim", text: "Nothing yet." }));
+  if (!recs.length) ol.append(el("li", { class: "dim", text: t("sNothingYet") }));
 }
 
 function confirmDialog(text) {
@@ -366,10 +453,95 @@ function confirmDialog(text) {
 }
 
 async function revokeShare(s) {
-  const who = (s.recipient && (s.recipient.name || s.recipient.email)) || "this recipient";
-  if (!(await confirmDialog(`Revoke the link of ${who}? It stops working at once, also if it is open right now.`))) return;
+  const who = (s.recipient && (s.recipient.name || s.recipient.email)) || t("sThisRecipient");
+  if (!(await confirmDialog(t("sRevokeConfirm", { who })))) return;
   try { await api("DELETE", `/api/shares/${encodeURIComponent(s.id)}`); } catch (e) { setMsg($("r-msg"), e.message, "err"); }
   await refresh();
+}
+
+// ---- staff accounts ------------------------------------------------------------------------------------
+// The same rule as the server's (auth_user_add): said here first, in the page's language.
+const MIN_PASSWORD = 10;
+function newPasswordProblem(pw, again) {
+  if (pw.length < MIN_PASSWORD) return t("sPasswordRule");
+  if (pw !== again) return t("sPwMismatch");
+  return "";
+}
+
+async function openUsers() {
+  setMsg($("u-msg"), "");
+  $("users-dlg").showModal();
+  await loadUsers();
+}
+
+async function loadUsers() {
+  try {
+    S.users = (await api("GET", "/api/users")).users || [];
+    renderUsers();
+  } catch (e) { setMsg($("u-msg"), e.message, "err"); }
+}
+
+function renderUsers() {
+  $("users").replaceChildren(...S.users.map((u) => {
+    const me = u.name === S.user;
+    const toggle = me ? null : el("button", { class: `btn small ${u.disabled ? "" : "danger"} u-toggle`, type: "button", text: t(u.disabled ? "sEnable" : "sDisable"),
+      onclick: () => userAction(u, u.disabled ? "enable" : "disable") });
+    const reset = el("button", { class: "btn small ghost u-reset", type: "button", text: t("sResetPassword"), onclick: () => openPassword(u.name) });
+    return el("li", { class: "user", "data-user": u.name, "data-disabled": String(u.disabled) },
+      el("div", { class: "u-who" }, el("span", { class: "u-name", text: u.name + (me ? ` ${t("sYou")}` : "") }),
+        el("span", { class: `kind ${u.role}`, text: t(u.role === "admin" ? "sRoleAdmin" : "sRoleRadiologist") }),
+        el("span", { class: `chip ${u.disabled ? "muted" : "ok"}`, text: t(u.disabled ? "sUserDisabled" : "sUserActive") }),
+        el("span", { class: "dim u-since", text: t("sSince", { d: fmtIso(new Date(u.created * 1000).toISOString()) }) })),
+      el("div", { class: "share-actions" }, reset, toggle));
+  }));
+}
+
+async function userAction(u, action) {
+  try {
+    await api("POST", `/api/users/${encodeURIComponent(u.name)}/${action}`, {});
+    setMsg($("u-msg"), t(action === "disable" ? "sUserWasDisabled" : "sUserWasEnabled", { name: u.name }), "ok");
+  } catch (e) { setMsg($("u-msg"), e.message, "err"); }
+  await loadUsers();
+}
+
+async function addUser(ev) {
+  ev.preventDefault();
+  const name = $("u-name").value.trim(), pw = $("u-pass").value, role = $("u-role").value;
+  const bad = (!name && t("sNameNeeded")) || (pw.length < MIN_PASSWORD && t("sPasswordRule"));
+  if (bad) { setMsg($("u-msg"), bad, "err"); return; }
+  $("u-go").disabled = true;
+  try {
+    await api("POST", "/api/users", { name, role, password: pw });
+    $("u-name").value = ""; $("u-pass").value = "";
+    setMsg($("u-msg"), t("sUserAdded", { name }), "ok");
+    await loadUsers();
+  } catch (e) { setMsg($("u-msg"), e.message, "err"); }
+  finally { $("u-go").disabled = false; }
+}
+
+// name: whose password; one's own asks for the current one (the server checks it).
+function openPassword(name) {
+  const own = name === S.user;
+  S.pwFor = name;
+  $("pw-title").textContent = own ? t("sPwTitleOwn") : t("sPwTitleReset", { name });
+  $("pw-current-f").hidden = !own;
+  for (const id of ["pw-current", "pw-new", "pw-new2"]) $(id).value = "";
+  setMsg($("pw-msg"), "");
+  $("pw-dlg").showModal();
+}
+
+async function savePassword(ev) {
+  ev.preventDefault();
+  const pw = $("pw-new").value, own = S.pwFor === S.user;
+  const bad = newPasswordProblem(pw, $("pw-new2").value);
+  if (bad) { setMsg($("pw-msg"), bad, "err"); return; }
+  $("pw-go").disabled = true;
+  try {
+    await api("POST", `/api/users/${encodeURIComponent(S.pwFor)}/password`, own ? { current: $("pw-current").value, password: pw } : { password: pw });
+    for (const id of ["pw-current", "pw-new", "pw-new2"]) $(id).value = "";
+    setMsg($("pw-msg"), t("sPwSaved"), "ok");
+  } catch (e) { setMsg($("pw-msg"), e.status === 403 && own ? t("sPwWrongCurrent") : e.message, "err"); }
+  finally { $("pw-go").disabled = false; }
 }
 
 // ---- wiring ---------------------------------------------------------------------------------------------
@@ -387,9 +559,20 @@ function bind() {
   $("h-close").addEventListener("click", closeHandout);
   $("handout-dlg").addEventListener("cancel", (e) => { e.preventDefault(); closeHandout(); });
   $("h-print").addEventListener("click", () => window.print());
+  $("h-lang").addEventListener("change", renderHandout);
+  $("ui-lang").addEventListener("change", switchLang);
+  $("more").addEventListener("click", loadMore);
+  $("boot-form").addEventListener("submit", bootstrap);
+  $("users-btn").addEventListener("click", openUsers);
+  $("u-close").addEventListener("click", () => $("users-dlg").close());
+  $("u-form").addEventListener("submit", addUser);
+  $("pw-btn").addEventListener("click", () => openPassword(S.user));
+  $("pw-cancel").addEventListener("click", () => $("pw-dlg").close());
+  $("pw-form").addEventListener("submit", savePassword);
 }
 
 // for tests and scripts: what the page shows
-window.radshareStaff = { get state() { return { phase: document.body.dataset.state, user: S.user, open: S.open, study: S.study && S.study.uid, shares: S.shares.length }; }, refresh };
+window.radshareStaff = { get state() { return { phase: document.body.dataset.state, user: S.user, role: S.role, open: S.open, study: S.study && S.study.uid, shares: S.shares.length,
+  studies: S.studies.length, more: S.more, lang }; }, refresh };
 
 start();

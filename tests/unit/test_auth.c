@@ -52,6 +52,18 @@ int main(void)
     auth_user u;
     rs_err err = {0};
     CHECK_EQ_INT(auth_open(dir, &db, NULL), RS_OK);
+    /* the bootstrap's first account: an admin, the same rules, only while there is none */
+    CHECK_EQ_INT(auth_user_add_first(db, "root", "short", T0, NULL), RS_EINVAL);
+    CHECK_EQ_INT(auth_user_add_first(db, "../x", "long enough password", T0, NULL), RS_EINVAL);
+    CHECK_EQ_INT(auth_user_add_first(db, "root", "first admin password", T0, NULL), RS_OK);
+    CHECK_EQ_INT(auth_user_get(db, "root", &u, NULL), RS_OK);
+    CHECK_EQ_INT(u.role, AUTH_ADMIN);
+    CHECK_EQ_INT(auth_user_add_first(db, "root2", "first admin password", T0, &err), RS_EINVAL);
+    CHECK(strstr(err.msg, "exists") != NULL);
+    CHECK_EQ_INT(auth_user_get(db, "root2", &u, NULL), RS_ENOTFOUND);
+    CHECK_EQ_INT(auth_user_get(db, "../x", &u, NULL), RS_ENOTFOUND);
+    CHECK_EQ_INT(auth_user_set_disabled(db, "root", 1, NULL), RS_OK);
+    CHECK_EQ_INT(auth_user_add_first(db, "root3", "first admin password", T0, NULL), RS_EINVAL); /* disabled counts */
     CHECK_EQ_INT(auth_user_add(db, "alice", AUTH_ADMIN, "Tr0ub4dor&3-horse", T0, NULL), RS_OK);
     CHECK_EQ_INT(auth_user_add(db, "bob", AUTH_RADIOLOGIST, "another long secret", T0, NULL), RS_OK);
     CHECK_EQ_INT(auth_user_add(db, "alice", AUTH_ADMIN, "whatever password", T0, &err), RS_EINVAL);
@@ -62,7 +74,7 @@ int main(void)
     CHECK_EQ_INT(auth_user_add(db, "dave", (auth_role)7, "long enough password", T0, NULL), RS_EINVAL);
     int n = 0;
     CHECK_EQ_INT(auth_user_list(db, count, &n, NULL), RS_OK);
-    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(n, 3);
     CHECK(!db_has("Tr0ub4dor&3-horse"));
     CHECK(db_has("$argon2id$"));
 
@@ -126,6 +138,25 @@ int main(void)
     CHECK_EQ_INT(auth_session_create(db, "bob", T0, sid, NULL), RS_ENOTFOUND);
     CHECK_EQ_INT(auth_user_set_disabled(db, "bob", 0, NULL), RS_OK);
     CHECK_EQ_INT(auth_check_basic(db, "bob", "another long secret", &u, NULL), RS_OK);
+
+    /* a new password: same rules, the old one refused, other sessions ended, the changing one kept */
+    char keep[TOKEN_CHARS + 1];
+    CHECK_EQ_INT(auth_session_create(db, "bob", T0, sid, NULL), RS_OK);
+    CHECK_EQ_INT(auth_session_create(db, "bob", T0, keep, NULL), RS_OK);
+    CHECK_EQ_INT(auth_session_create(db, "alice", T0, sid2, NULL), RS_OK);
+    CHECK_EQ_INT(auth_user_set_password(db, "bob", "too short", keep, &err), RS_EINVAL);
+    CHECK(strstr(err.msg, "characters") != NULL);
+    CHECK_EQ_INT(auth_user_set_password(db, "nobody", "a new long secret", NULL, NULL), RS_ENOTFOUND);
+    CHECK_EQ_INT(auth_check_basic(db, "bob", "another long secret", &u, NULL), RS_OK); /* unchanged so far */
+    CHECK_EQ_INT(auth_user_set_password(db, "bob", "a new long secret", keep, NULL), RS_OK);
+    CHECK_EQ_INT(auth_check_basic(db, "bob", "another long secret", &u, NULL), RS_ENOTFOUND);
+    CHECK_EQ_INT(auth_check_basic(db, "bob", "a new long secret", &u, NULL), RS_OK);
+    CHECK(!db_has("a new long secret"));
+    CHECK_EQ_INT(auth_session_lookup(db, sid, T0 + 1, &u, NULL), RS_ENOTFOUND);
+    CHECK_EQ_INT(auth_session_lookup(db, keep, T0 + 1, &u, NULL), RS_OK);
+    CHECK_EQ_INT(auth_session_lookup(db, sid2, T0 + 1, &u, NULL), RS_OK); /* another user's: untouched */
+    CHECK_EQ_INT(auth_user_set_password(db, "bob", "yet another secret", NULL, NULL), RS_OK); /* an admin reset */
+    CHECK_EQ_INT(auth_session_lookup(db, keep, T0 + 2, &u, NULL), RS_ENOTFOUND);
 
     /* cookies */
     rs_buf b = RS_BUF_INIT;

@@ -2,15 +2,19 @@
 // staff_check.mjs - drives the staff page (/staff) in headless Chromium (Debian's, through
 // playwright-core) against a running radshare and prints TAP lines; tests/web/test_staff.py starts
 // the server, the SMTP relay and the study, then calls
-//   node tests/web/staff_check.mjs BASE_URL USER PASSWORD OUT_DIR [--shots DIR]
-// (USER "-": only the checks of the page before any account exists.)
+//   node tests/web/staff_check.mjs BASE_URL USER PASSWORD OUT_DIR [--new-password PW] [--shots DIR]
+//   node tests/web/staff_check.mjs BASE_URL - - OUT_DIR --admin NAME PW --staff NAME PW [--shots DIR]
+// (USER "-": the page before any account exists, in French (a fr-BE browser): the bootstrap banner
+// and its form create the first admin, who then adds the staff account and a second one that is
+// disabled, and pages through the study list.)
 // Lines "## {json}" hand facts to the caller: the links the page created (the report's, the
 // patient's) and the PNG of the printed handout, whose QR code the caller decodes with zbarimg.
 // Checks: sign-in (wrong then right password), search, recipient prefilled from the directory,
 // report sent with HTML in it, delivery shown as delivered, the report in the viewer as text, the
 // opening in the share's history, the patient link's handout, a colleague's link with an access
-// code, revocation and the link then 410,
-// injected HTML in a patient name shown as text, the phone layout.
+// code, revocation and the link then 410, the handout switched to Dutch and printed so,
+// injected HTML in a patient name shown as text, the phone layout, no account management for a
+// radiologist, one's own password changed (wrong current one refused) and signing in with it.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { launch, newPage } from "./browser.mjs";
@@ -23,6 +27,7 @@ if (!out) {
   process.exit(2);
 }
 const shots = opt("--shots");
+const optPair = (name) => { const i = args.indexOf(name); return i >= 0 ? [args[i + 1], args[i + 2]] : [undefined, undefined]; };
 let n = 0, failed = 0;
 function check(name, ok, detail = "") {
   n++;
@@ -33,13 +38,85 @@ function check(name, ok, detail = "") {
 const tell = (o) => console.log(`## ${JSON.stringify(o)}`);
 const REPORT = "MRI left knee.\nNo meniscal tear. <img src=x onerror=\"window.__xss=1\"> & <b>not bold</b>\nConclusion: normal.";
 
-// Before any account exists (USER "-"): loopback is staff, the page opens without signing in.
+// A page whose browser asks for fr-BE first (navigator.languages, Accept-Language, Intl).
+async function frenchPage(context, size) {
+  const { page, cdp } = await newPage(context, size);
+  await cdp.send("Emulation.setUserAgentOverride", { userAgent: await page.evaluate(() => navigator.userAgent), acceptLanguage: "fr-BE,fr,en" });
+  await cdp.send("Emulation.setLocaleOverride", { locale: "fr-BE" }).catch(() => {});
+  return page;
+}
+
+// Before any account exists (USER "-"): loopback is staff, the page opens without signing in and
+// offers to create the first admin.
 async function openMode(context) {
-  const { page } = await newPage(context, { width: 1280, height: 800 });
+  const [admin, adminPw] = optPair("--admin"), [staff, staffPw] = optPair("--staff");
+  const page = await frenchPage(context, { width: 1280, height: 800 });
   await page.goto(`${base}/staff`);
   await page.waitForFunction(() => ["studies", "login"].includes(document.body.dataset.state) && document.querySelectorAll("#studies .study").length > 0, null, { timeout: 15000 }).catch(() => {});
   check("no account yet: the page opens on the study list without a sign-in", await page.evaluate(() => document.body.dataset.state) === "studies" && await page.isHidden("#login"));
-  check("no account yet: the header says local access, no sign-out", /local access/i.test(await page.textContent("#me-name")) && await page.isHidden("#logout"));
+  check("no account yet: the header says local access, no sign-out", /accès local/i.test(await page.textContent("#me-name")) && await page.isHidden("#logout"), await page.textContent("#me-name"));
+  const fr = await page.evaluate(() => ({ lang: document.documentElement.lang, nav: navigator.languages.join(), search: document.querySelector("#search button[type=submit]").textContent,
+    ph: document.getElementById("q").placeholder, boot: document.getElementById("boot-title").textContent, count: document.getElementById("count").textContent,
+    date: document.querySelector("#studies .s-date").textContent, sel: document.getElementById("ui-lang").value }));
+  check("fr-BE browser: the page is in French (labels, placeholder, count, the language switcher)", fr.lang === "fr" && fr.search === "Rechercher" && /Nom du patient/.test(fr.ph)
+    && /examens affichés, d'autres disponibles/.test(fr.count) && fr.sel === "fr", JSON.stringify(fr));
+  check("fr-BE browser: study dates in French (\"1 déc. 2026\")", /^\d{1,2} [a-zéû]+\.? \d{4}$/.test(fr.date) && /(janv|févr|mars|avr|mai|juin|juil|août|sept|oct|nov|déc)/.test(fr.date), fr.date);
+  check("no account yet: a banner asks to create the first admin account", await page.isVisible("#boot") && /Aucun compte n'existe encore/.test(fr.boot), fr.boot);
+  if (shots) await page.screenshot({ path: path.join(shots, "staff-bootstrap.png") });
+
+  // paging: newest first, 50 at a time, "more available" until the end
+  const pages = [await page.evaluate(() => document.querySelectorAll("#studies .study").length)];
+  while (await page.isVisible("#more") && pages.length < 10) {
+    const before = pages[pages.length - 1];
+    await page.click("#more");
+    await page.waitForFunction((k) => document.querySelectorAll("#studies .study").length > k, before, { timeout: 15000 }).catch(() => {});
+    pages.push(await page.evaluate(() => document.querySelectorAll("#studies .study").length));
+  }
+  const list = await page.evaluate(() => ({ uids: [...document.querySelectorAll("#studies .study")].map((b) => b.dataset.uid), dates: [...document.querySelectorAll("#studies .study")].map((b) => b.dataset.date),
+    count: document.getElementById("count").textContent, more: !document.getElementById("more-box").hidden }));
+  const total = Number(opt("--studies"));
+  check(`paging: 50 per page, "load more" until all ${total} studies, then no more`, pages[0] === 50 && pages.join() === [50, 100, total].join() && !list.more && list.count === `${total} examens`, `${pages} ${list.count}`);
+  check("paging: newest first, no study twice", list.dates.every((d, i) => i === 0 || list.dates[i - 1] >= d) && new Set(list.uids).size === list.uids.length, list.dates.slice(0, 8).join());
+
+  // the first admin, from the banner's form
+  await page.fill("#boot-user", admin);
+  await page.fill("#boot-pass", adminPw);
+  await page.fill("#boot-pass2", adminPw + "x");
+  await page.click("#boot-go");
+  check("bootstrap form: two different passwords are refused before sending", /diffèrent/.test(await page.textContent("#boot-err")), await page.textContent("#boot-err"));
+  await page.fill("#boot-pass2", adminPw);
+  const [br] = await Promise.all([page.waitForResponse((r) => r.url().endsWith("/api/users") && r.request().method() === "POST"), page.click("#boot-go")]);
+  await page.waitForFunction((n) => document.getElementById("me-name").textContent === n && document.getElementById("boot").hidden, admin, { timeout: 15000 }).catch(() => {});
+  check("bootstrap form: 201, the admin is created and signed in, the banner gone", br.status() === 201 && (await page.textContent("#me-name")) === admin && await page.isHidden("#boot")
+    && await page.evaluate(() => window.radshareStaff.state.role) === "admin" && await page.isVisible("#users-btn"), br.status());
+
+  // the admin adds the staff accounts
+  await page.click("#users-btn");
+  await page.waitForFunction(() => document.querySelectorAll("#users .user").length === 1, null, { timeout: 10000 }).catch(() => {});
+  check("users: the admin sees the account list (just themself)", await page.evaluate(() => document.querySelectorAll("#users .user").length) === 1);
+  const addUser = async (name, pw, role) => {
+    await page.fill("#u-name", name); await page.fill("#u-pass", pw); await page.selectOption("#u-role", role);
+    const [r] = await Promise.all([page.waitForResponse((x) => x.url().endsWith("/api/users") && x.request().method() === "POST"), page.click("#u-go")]);
+    await page.waitForFunction((n) => document.querySelector(`#users .user[data-user="${n}"]`), name, { timeout: 10000 }).catch(() => {});
+    return r.status();
+  };
+  await page.fill("#u-name", "trop.court"); await page.fill("#u-pass", "court");
+  await page.click("#u-go");
+  check("users: a short initial password is refused, in French", /Au moins 10 caractères/.test(await page.textContent("#u-msg")), await page.textContent("#u-msg"));
+  check("users: the admin adds a radiologist account", await addUser(staff, staffPw, "radiologist") === 201 && /Radiologue/.test(await page.textContent(`#users .user[data-user="${staff}"]`)));
+  check("users: and a second one", await addUser("dr.gone", "a password for a leaver", "radiologist") === 201);
+  await page.click('#users .user[data-user="dr.gone"] .u-toggle');
+  await page.waitForFunction(() => document.querySelector('#users .user[data-user="dr.gone"]')?.dataset.disabled === "true", null, { timeout: 10000 }).catch(() => {});
+  check("users: disabling an account shows it disabled", await page.getAttribute('#users .user[data-user="dr.gone"]', "data-disabled") === "true"
+    && /désactivé/.test(await page.textContent('#users .user[data-user="dr.gone"]')));
+  check("users: no way to disable oneself", await page.locator(`#users .user[data-user="${admin}"] .u-toggle`).count() === 0);
+  if (shots) await page.screenshot({ path: path.join(shots, "staff-users.png") });
+  await page.click("#u-close");
+  // the switcher: English again
+  await Promise.all([page.waitForNavigation(), page.selectOption("#ui-lang", "en")]);
+  await page.waitForFunction(() => document.body.dataset.state === "studies", null, { timeout: 15000 });
+  check("the language switcher reloads the page in English, still signed in", (await page.textContent("#search button[type=submit]")) === "Search" && (await page.textContent("#me-name")) === admin
+    && new URL(page.url()).searchParams.get("lang") === "en");
 }
 
 async function main() {
@@ -62,6 +139,7 @@ async function main() {
     await page.click("#login-go");
     await page.waitForFunction(() => document.body.dataset.state === "studies" && document.querySelectorAll("#studies .study").length > 0, null, { timeout: 15000 });
     check("signed in: the user's name in the header, studies listed", (await page.textContent("#me-name")) === user);
+    check("a radiologist has no account management (only their own password)", await page.isHidden("#users-btn") && await page.isVisible("#pw-btn"));
     const cookies = await context.cookies(base);
     const sess = cookies.find((c) => c.name === "radshare_session");
     check("the session cookie is HttpOnly and SameSite=Strict", sess && sess.httpOnly && sess.sameSite === "Strict", JSON.stringify(sess));
@@ -120,12 +198,20 @@ async function main() {
     await page.waitForFunction(() => document.getElementById("handout-dlg").open && document.getElementById("h-qr").complete && document.getElementById("h-qr").naturalWidth > 0, null, { timeout: 15000 });
     const hUrl = await page.textContent("#h-url");
     check("the handout shows the link and the QR code", hUrl === pj.url && (await page.textContent("#h-patient")).includes("Marie"), hUrl);
+    const en = await page.textContent("#h-title");
+    await page.selectOption("#h-lang", "nl");
+    const nl = await page.evaluate(() => ({ title: document.getElementById("h-title").textContent, step: document.getElementById("h-code-step").textContent, exp: document.getElementById("h-exp").textContent,
+      lang: document.getElementById("handout").lang, print: document.getElementById("h-print").textContent, study: document.getElementById("h-study").textContent }));
+    check("the handout switches to Dutch on its own (the page stays English)", en === "Your images online" && nl.title === "Uw beelden online" && /geboortedatum/.test(nl.step)
+      && /^Geldig tot /.test(nl.exp) && nl.lang === "nl" && nl.print === "Print handout", JSON.stringify(nl));
+    check("the handout's dates in Dutch", /\b(jan|feb|mrt|apr|mei|jun|jul|aug|sep|okt|nov|dec)\.? 20\d\d/.test(nl.study + " " + nl.exp), nl.study + " | " + nl.exp);
     const qrPng = path.join(out, "handout.png");
     await page.locator("#handout").screenshot({ path: qrPng });
     if (shots) await page.screenshot({ path: path.join(shots, "staff-handout.png") });
     await page.emulateMedia({ media: "print" });
-    const printed = await page.evaluate(() => ({ work: getComputedStyle(document.getElementById("main")).display, handout: getComputedStyle(document.getElementById("handout")).display }));
-    check("printing shows the handout alone", printed.work === "none" && printed.handout !== "none", JSON.stringify(printed));
+    const printed = await page.evaluate(() => ({ work: getComputedStyle(document.getElementById("main")).display, handout: getComputedStyle(document.getElementById("handout")).display,
+      lang: getComputedStyle(document.querySelector(".dlg-actions")).display, title: document.getElementById("h-title").textContent }));
+    check("printing shows the handout alone, in Dutch", printed.work === "none" && printed.handout !== "none" && printed.lang === "none" && printed.title === "Uw beelden online", JSON.stringify(printed));
     if (shots) await page.screenshot({ path: path.join(shots, "print-preview.png"), fullPage: true });
     await page.emulateMedia({ media: "screen" });
     tell({ patient_url: pj.url, qr_png: qrPng });
@@ -192,11 +278,36 @@ async function main() {
     await phone.click("#back");
     check("phone: back to the list", await phone.isVisible("#list-pane"));
 
+    // one's own password
+    const newPw = opt("--new-password");
+    if (newPw) {
+      await page.click("#pw-btn");
+      await page.fill("#pw-current", "not my password"); await page.fill("#pw-new", newPw); await page.fill("#pw-new2", newPw);
+      const pwMsg = (re) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById("pw-msg").textContent), re.source, { timeout: 10000 }).catch(() => {});
+      const [w] = await Promise.all([page.waitForResponse((r) => r.url().endsWith("/password")), page.click("#pw-go")]);
+      await pwMsg(/current password is not right/);
+      check("my password: a wrong current password is refused (403, said so)", w.status() === 403 && /current password is not right/.test(await page.textContent("#pw-msg")), w.status());
+      await page.fill("#pw-current", password);
+      const [g] = await Promise.all([page.waitForResponse((r) => r.url().endsWith("/password")), page.click("#pw-go")]);
+      await pwMsg(/Password saved/);
+      check("my password: changed with the right current one", g.status() === 200 && /Password saved/.test(await page.textContent("#pw-msg")), g.status());
+      await page.click("#pw-cancel");
+      const still = await page.evaluate(() => fetch("/api/session").then((r) => r.json()));
+      check("my password: this session goes on", still.user === user, JSON.stringify(still));
+    }
+
     // sign out
     await page.click("#logout");
     await page.waitForFunction(() => document.body.dataset.state === "login", null, { timeout: 10000 });
     const after = await page.evaluate(() => fetch("/api/shares", { headers: { "X-Requested-With": "x" } }).then((r) => r.status));
     check("signed out: the API refuses the page", after === 401, after);
+    if (newPw) {
+      await page.fill("#login-user", user); await page.fill("#login-pass", newPw);
+      await page.click("#login-go");
+      await page.waitForFunction(() => document.body.dataset.state === "studies", null, { timeout: 15000 }).catch(() => {});
+      check("signed in again with the new password", (await page.textContent("#me-name")) === user);
+      await page.click("#logout");
+    }
   } catch (e) {
     check("staff page checks ran without an exception", false, e.stack || e);
   } finally {

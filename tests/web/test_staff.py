@@ -1,10 +1,16 @@
 #!/usr/bin/python3
 """test_staff.py - the staff side with real parts: `radshare serve` with an aiosmtpd SMTP relay and
 an MLLP listener that rejects (AR) started here, a recipients directory, studies made with pydicom
-and stored with DCMTK storescu (one with HTML in the patient name), a `radshare user add` account.
+and stored with DCMTK storescu in one association (one with HTML in the patient name, and 130 small
+ones to page through).
 
 Before any account exists: the loopback bootstrap lets 127.0.0.1 in, but not a request whose Host
 names another machine (DNS rebinding), and GET /api/session says the page is open.
+A French (fr-BE) browser then sees the page in French, pages through the studies newest first,
+creates the first admin with the bootstrap banner's form, and as that admin adds the staff accounts
+(one disabled); behind it: the bootstrap closed (loopback without credentials: 401), user.* audit
+records without any password, a radiologist refused (403) on the account routes, the disabled
+account refused at sign-in.
 Then tests/web/staff_check.mjs drives the page in headless Chromium (sign-in, search, report sent
 to the relay, delivery shown, the report in the viewer as text, patient handout, revocation, phone)
 and this script checks behind it: the e-mail the relay got, study.json's report (escaped JSON), the
@@ -40,6 +46,9 @@ ok = tap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 USER, PASSWORD = "dr.lambert", "a long staff password"
+ADMIN, ADMIN_PASSWORD = "chef.dumont", "the first admin's password"
+NEW_PASSWORD = "a newer staff password"
+N_PAGING = 130  # small studies to page through (the page shows 50 at a time)
 
 
 def http(method, url, body=None, headers=None):
@@ -123,8 +132,31 @@ STUDIES = [  # name, description, date, modality, patient id, birth date, series
 ]
 
 
+def tiny(path, i):
+    """A small one-instance study for the paging checks: 8x8 pixels, dates one day apart."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID = "Paging^P%03d" % i, "PG%03d" % i
+    day = time.gmtime(time.mktime((2025, 1, 1, 12, 0, 0, 0, 0, 0)) + 86400 * ((i * 37) % N_PAGING))  # stored out of date order
+    ds.StudyDate, ds.StudyTime, ds.Modality = time.strftime("%Y%m%d", day), "%02d0000" % (i % 24), "OT"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.Rows, ds.Columns = 1, "MONOCHROME2", 8, 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = bytes(range(64))
+    ds.save_as(path, write_like_original=False)
+
+
 def make_studies(tmp):
     files, uids = [], {}
+    for i in range(N_PAGING):
+        f = os.path.join(tmp, "paging-%03d.dcm" % i)
+        tiny(f, i)
+        files.append(f)
     for pn, desc, date, mod, pid, birth, nser, nimg in STUDIES:
         st = generate_uid()
         uids[pn] = st
@@ -191,8 +223,16 @@ def main():
         up = wait_for(lambda: subprocess.run(["echoscu", "-to", "2", "-aec", "RADSHARE", "127.0.0.1", str(dport)],
                                              capture_output=True).returncode == 0, 15)
         ok(up, "radshare serve is up")
+        t0 = time.time()
         p = subprocess.run(["storescu", "-aec", "RADSHARE", "127.0.0.1", str(dport)] + files, capture_output=True)
-        ok(p.returncode == 0, "storescu stores %d instances of %d studies" % (len(files), len(STUDIES)), p.stderr[-300:])
+        ok(p.returncode == 0, "storescu stores %d instances of %d studies" % (len(files), len(STUDIES) + N_PAGING), p.stderr[-300:])
+        print("# storescu: %d instances in %.2f s" % (len(files), time.time() - t0))
+        s, b = http("GET", base + "/api/studies?limit=1000")
+        rows = json.loads(b) if s == 200 else []
+        dates = ["%s%s" % (r.get("date", ""), r.get("time", "")) for r in rows]
+        ok(len(rows) == len(STUDIES) + N_PAGING and dates == sorted(dates, reverse=True), "/api/studies: all studies, newest first", dates[:5])
+        s, b = http("GET", base + "/api/studies?limit=50&offset=100")
+        ok(s == 200 and [r["uid"] for r in json.loads(b)] == [r["uid"] for r in rows[100:150]], "/api/studies: limit and offset page through that order")
 
         # ---- before any account: the loopback bootstrap, and its limits ----
         s, b = http("GET", base + "/api/session")
@@ -209,12 +249,75 @@ def main():
         ok(s == 403, "no account yet: a cross-site POST (Origin) is refused", s)
         d = subprocess.run([os.path.join(ROOT, "tools", "node-deps.sh")], capture_output=True, text=True, timeout=300)
         ok(d.returncode == 0, "playwright-core (tools/node-deps.sh)", d.stderr[-300:])
-        browser(base, ["-", "-", os.path.join(tmp, "out")])
+        s, _ = http("GET", base + "/api/users")
+        ok(s == 403, "no account yet: loopback may not list accounts (only create the first admin)", s)
+        s, _ = http("POST", base + "/api/users", {"name": "x.admin", "password": "long enough pass", "role": "admin"},
+                    {"Host": "rebound.example.com:%d" % hport})
+        ok(s == 401, "no account yet: the bootstrap's POST /api/users refused for a rebound Host", s)
+        s, _ = http("POST", base + "/api/users", {"name": "x.admin", "password": "long enough pass"}, {"Origin": "http://evil.example"})
+        ok(s == 403, "no account yet: a cross-site POST /api/users is refused", s)
+        s, b = http("POST", base + "/api/users", {"name": "x.admin", "password": "too short", "role": "admin"})
+        ok(s == 400 and b"characters" in b, "no account yet: the bootstrap applies the password rule (400)", (s, b))
+        s, b = http("POST", base + "/api/users", {"name": "x.admin", "password": "long enough pass", "role": "radiologist"})
+        ok(s == 400, "no account yet: the first account must be an admin", (s, b))
+        shots = os.environ.get("SHOTS")
+        shot_args = ["--shots", os.path.abspath(shots)] if shots else []
+        browser(base, ["-", "-", os.path.join(tmp, "out"), "--admin", ADMIN, ADMIN_PASSWORD, "--staff", USER, PASSWORD,
+                       "--studies", str(len(STUDIES) + N_PAGING)] + shot_args)
 
-        r = subprocess.run([RADSHARE, "user", "add", USER, "--role", "radiologist", "--data", data],
-                           input=PASSWORD + "\n", capture_output=True, text=True)
-        ok(r.returncode == 0, "radshare user add", r.stderr)
-        auth = {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()}
+        # ---- the bootstrap is over; the accounts the admin made on the page ----
+        basic = lambda u, pw: {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (u, pw)).encode()).decode()}
+        auth, admin = basic(USER, PASSWORD), basic(ADMIN, ADMIN_PASSWORD)
+        s, _ = http("GET", base + "/api/studies")
+        ok(s == 401, "bootstrap over: a loopback request without credentials gets 401", s)
+        s, _ = http("POST", base + "/api/users", {"name": "late.admin", "password": "long enough pass", "role": "admin"})
+        ok(s == 401, "bootstrap over: no second first admin", s)
+        r = subprocess.run([RADSHARE, "user", "list", "--data", data], capture_output=True, text=True)
+        listed = {l.split()[0]: l.split()[1:3] for l in r.stdout.splitlines() if l.strip()}
+        ok(listed == {ADMIN: ["admin", "active"], USER: ["radiologist", "active"], "dr.gone": ["radiologist", "disabled"]},
+           "radshare user list: the admin, the radiologist, the disabled account", r.stdout)
+        s, _ = http("POST", base + "/api/login", {"user": "dr.gone", "password": "a password for a leaver"})
+        ok(s == 401, "the disabled account cannot sign in", s)
+        s, _ = http("GET", base + "/api/studies", headers=basic("dr.gone", "a password for a leaver"))
+        ok(s == 401, "... nor use Basic", s)
+        for m, path, body in (("GET", "/api/users", None), ("POST", "/api/users", {"name": "x.y", "password": "long enough pass", "role": "admin"}),
+                              ("POST", "/api/users/dr.gone/enable", {}), ("POST", "/api/users/%s/password" % ADMIN, {"password": "long enough pass"})):
+            s, _ = http(m, base + path, body, auth)
+            ok(s == 403, "a radiologist: %s %s is 403" % (m, path), s)
+        s, b = http("GET", base + "/api/users", headers=admin)
+        users = {u["name"]: u for u in json.loads(b)["users"]} if s == 200 else {}
+        ok(set(users) == {ADMIN, USER, "dr.gone"} and users["dr.gone"]["disabled"] and users[USER]["role"] == "radiologist"
+           and all("pw" not in json.dumps(u) for u in users.values()), "GET /api/users (admin): the accounts, no hash", b)
+        s, b = http("POST", base + "/api/users", {"name": "short.pw", "password": "123456789", "role": "radiologist"}, admin)
+        ok(s == 400 and b"10 to 1024 characters" in b, "POST /api/users: the password rule of `radshare user add` (400)", (s, b))
+        s, b = http("POST", base + "/api/users", {"name": "bad name!", "password": "long enough pass", "role": "radiologist"}, admin)
+        ok(s == 400, "POST /api/users: the name rule (400)", (s, b))
+        s, b = http("POST", base + "/api/users", {"name": USER, "password": "long enough pass", "role": "radiologist"}, admin)
+        ok(s == 400 and b"exists" in b, "POST /api/users: an existing name (400)", (s, b))
+        s, _ = http("POST", base + "/api/users/%s/disable" % ADMIN, {}, admin)
+        ok(s == 400, "an admin cannot disable their own account", s)
+        s, _ = http("POST", base + "/api/users/nobody/disable", {}, admin)
+        ok(s == 404, "disabling an unknown account: 404", s)
+        s, _ = http("POST", base + "/api/users/dr.gone/enable", {}, dict(admin, Origin="http://evil.example"))
+        ok(s == 403, "a cross-site POST on the account routes, with admin credentials: 403", s)
+        s, _ = http("POST", base + "/api/users/dr.gone/password", {"password": "reset by the admin"}, admin)
+        ok(s == 200, "an admin resets a password", s)
+        s, _ = http("POST", base + "/api/users/dr.gone/enable", {}, admin)
+        s2, _ = http("POST", base + "/api/login", {"user": "dr.gone", "password": "reset by the admin"})
+        ok(s == 200 and s2 == 200, "enabled again, the account signs in with the reset password", (s, s2))
+        s, _ = http("POST", base + "/api/users/dr.gone/disable", {}, admin)
+        ok(s == 200, "... and is disabled again", s)
+        recs = []
+        logs = sorted(f for f in os.listdir(os.path.join(data, "audit")) if f.endswith(".log"))
+        for f in logs:
+            recs += [json.loads(l) for l in open(os.path.join(data, "audit", f)) if l.strip()]
+        ev = [(r["event"], r.get("detail", {}).get("user"), r.get("detail", {}).get("by")) for r in recs if r["event"].startswith("user.")]
+        ok(ev[:4] == [("user.created", ADMIN, "local"), ("user.created", USER, ADMIN), ("user.created", "dr.gone", ADMIN), ("user.disabled", "dr.gone", ADMIN)]
+           and ("user.password_changed", "dr.gone", ADMIN) in ev and ("user.enabled", "dr.gone", ADMIN) in ev,
+           "audit: user.created (the first by the bootstrap), user.disabled, user.password_changed, user.enabled", ev)
+        raw = b"".join(open(os.path.join(data, "audit", f), "rb").read() for f in logs)
+        ok(all(pw.encode() not in raw for pw in (ADMIN_PASSWORD, PASSWORD, "a password for a leaver", "reset by the admin")),
+           "audit: no password in any record")
         s, b = http("GET", base + "/api/session")
         ok(s == 200 and json.loads(b) == {"user": None, "open": False}, "with an account: /api/session is closed", b)
         s, b = http("GET", base + "/api/studies", headers={"X-Requested-With": "radshare-staff"})
@@ -251,9 +354,11 @@ def main():
         print("# qr_svg: %d bytes for a %d-character link" % (len(j.get("qr_svg", "")), len(j.get("url", ""))))
 
         # ---- the page in the browser ----
-        shots = os.environ.get("SHOTS")
-        facts = browser(base, [USER, PASSWORD, os.path.join(tmp, "out")] + (["--shots", os.path.abspath(shots)] if shots else []))
+        facts = browser(base, [USER, PASSWORD, os.path.join(tmp, "out"), "--new-password", NEW_PASSWORD] + shot_args)
         ok(facts.get("report_url"), "staff_check.mjs handed over the links it made", facts)
+        s, _ = http("GET", base + "/api/studies", headers=auth)
+        ok(s == 401, "the old password no longer works", s)
+        auth = basic(USER, NEW_PASSWORD)
 
         # ---- behind the page ----
         rurl, rshare = facts.get("report_url", ""), facts.get("report_share", "")
