@@ -15,89 +15,22 @@ import io
 import json
 import os
 import re
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 import zipfile
 
 import pydicom
-from aiosmtpd.controller import Controller
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rstest import RADSHARE, free_port, tap  # noqa: E402
+from rstest import RADSHARE, free_port, tap, Resp, http  # noqa: E402
+from peers import Mllp, smtp_server  # noqa: E402
 
 ok = tap
-
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def json(self):
-        return json.loads(self.body)
-
-
-def http(method, url, body=None, headers=None):
-    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-    rq = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        rq.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(rq, timeout=60) as r:
-            return Resp(r.status, r.headers, r.read())
-    except urllib.error.HTTPError as e:
-        return Resp(e.code, e.headers, e.read())
-
-
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
-class Mllp:
-    """Accepts MLLP frames and answers each with an AA ACK."""
-    def __init__(self, port):
-        self.messages = []
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(8)
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.settimeout(10)
-                buf = b""
-                while not buf.endswith(b"\x1c\r"):
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    buf += d
-                if not buf.startswith(b"\x0b") or not buf.endswith(b"\x1c\r"):
-                    continue
-                msg = buf[1:-2].decode("utf-8")
-                self.messages.append(msg)
-                msh = msg.split("\r")[0].split("|")
-                ack = ("MSH|^~\\&|GP|CAB|RADSHARE|RADSHARE|20261204120000||ACK^R01^ACK|A1|P|2.5\r"
-                       "MSA|AA|%s\r" % (msh[9] if len(msh) > 9 else ""))
-                c.sendall(b"\x0b" + ack.encode() + b"\x1c\r")
 
 
 def make(path, study, series, sop, series_no, inst_no, pn, rows=256, cols=256, pid="PID-42"):
@@ -178,9 +111,7 @@ def main():
         files.append(f)
     dport, hport, sport, mport = free_port(), free_port(), free_port(), free_port()
     base = "http://127.0.0.1:%d" % hport
-    ctl = Controller(Mailbox(), hostname="127.0.0.1", port=sport)
-    ctl.start()
-    box = ctl.handler
+    ctl, box = smtp_server(sport)
     mllp = Mllp(mport)
     directory = os.path.join(tmp, "recipients.conf")
     with open(directory, "w") as f:
@@ -246,7 +177,7 @@ def main():
         r = http("GET", base + "/api/studies/%s/reports" % study_a, None, auth)
         ok(r.status == 200 and any(d["status"] == "sent" and d["channel"] == "email" for d in r.json()["deliveries"]),
            "GET reports lists the e-mail delivery as sent", (r.status, r.body[:300]))
-        oru = mllp.messages[0] if mllp.messages else ""
+        oru = mllp.texts()[0] if mllp.messages else ""
         obx_rp = [s for s in oru.split("\r") if s.startswith("OBX|") and s.split("|")[2] == "RP"]
         ok("ORU^R01" in oru and obx_rp and link.replace("&", "\\T\\") in obx_rp[0].replace("\\T\\", "&") or
            (obx_rp and link in obx_rp[0]), "the MLLP listener got an ORU^R01 with the link in an OBX RP", oru[:500])

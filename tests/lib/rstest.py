@@ -1,11 +1,14 @@
 """rstest - what the Python test scripts share: the binary under test, TAP reporting, free
-loopback ports and running a command. Not a test itself (no test_ prefix). A script finds it with
+loopback ports, running a command and one HTTP request. Not a test itself (no test_ prefix). A script finds it with
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 tests/run.sh counts the "ok N" / "not ok N" lines; a failure's detail follows as "# " lines."""
+import json
 import os
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
 
@@ -49,3 +52,24 @@ def free_port():
 
 def run(args, timeout=60, cwd=None, input=None, **kw):
     return subprocess.run(args, capture_output=True, timeout=timeout, cwd=cwd, input=input, **kw)
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http(method, url, body=None, headers=None, timeout=60):
+    """One request with urllib; a dict or list body is sent as JSON. Errors are answers too."""
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    rq = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and not rq.has_header("Content-type"):
+        rq.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(rq, timeout=timeout) as r:
+            return Resp(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Resp(e.code, e.headers, e.read())

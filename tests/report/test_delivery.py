@@ -11,17 +11,15 @@ import email.policy
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from aiosmtpd.controller import Controller
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rstest import RADSHARE, free_port, tap  # noqa: E402
+from peers import Mllp, smtp_server  # noqa: E402
 
 report = tap
 
@@ -42,79 +40,6 @@ def deliveries(p):
         return json.loads(p.stdout)
     except ValueError:
         return []
-
-
-class Mailbox:
-    """An aiosmtpd handler keeping every message; refuses RCPT for addresses starting with 'bounce'."""
-    def __init__(self):
-        self.messages = []
-        self.tls = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("bounce"):
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.tls.append(session.ssl is not None)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
-def smtp_server(port, **kw):
-    box = Mailbox()
-    c = Controller(box, hostname="127.0.0.1", port=port, **kw)
-    c.start()
-    return c, box
-
-
-class Mllp:
-    """An MLLP listener: per connection, the next action of `script` (then 'AA'):
-    AA / AE / AR answer with that code, 'drop' closes without answering, 'wrongid' acks another id."""
-    def __init__(self, port, script=()):
-        self.script = list(script)
-        self.messages = []   # (time, message text)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(8)
-        self.stopped = False
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-
-    def loop(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.settimeout(10)
-                buf = b""
-                while not buf.endswith(b"\x1c\r"):
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    buf += d
-                if not buf.startswith(b"\x0b") or not buf.endswith(b"\x1c\r"):
-                    continue
-                msg = buf[1:-2].decode("utf-8")
-                self.messages.append((time.monotonic(), msg))
-                action = self.script.pop(0) if self.script else "AA"
-                if action == "drop":
-                    continue
-                ctrl = field(segments(msg)["MSH"][0], 10)
-                code = "AA" if action == "wrongid" else action
-                if action == "wrongid":
-                    ctrl = "NOT" + ctrl
-                ack = (f"MSH|^~\\&|GP|CAB|RADSHARE|RADSHARE|20261204120000||ACK^R01^ACK|A{len(self.messages)}|P|2.5\r"
-                       f"MSA|{code}|{ctrl}|{'test says ' + code if code != 'AA' else ''}\r")
-                c.sendall(b"\x0b" + ack.encode() + b"\x1c\r")
-
-    def close(self):
-        self.stopped = True
-        self.sock.close()
 
 
 def segments(msg):

@@ -26,80 +26,33 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 
-from aiosmtpd.controller import Controller
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import rstest  # noqa: E402
 from rstest import RADSHARE, free_port, tap  # noqa: E402
+from peers import Mllp, smtp_server  # noqa: E402
 
 ok = tap
+
+
+def http(method, url, body=None, headers=None):
+    r = rstest.http(method, url, body, headers)
+    return r.status, r.body
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 USER, PASSWORD = "dr.lambert", "a long staff password"
 ADMIN, ADMIN_PASSWORD = "chef.dumont", "the first admin's password"
 NEW_PASSWORD = "a newer staff password"
 N_PAGING = 130  # small studies to page through (the page shows 50 at a time)
-
-
-def http(method, url, body=None, headers=None):
-    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-    rq = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        rq.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(rq, timeout=60) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
-def mllp_rejecting(port):
-    """An MLLP receiver that answers every ORU with AR (rejected for good)."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(4)
-
-    def loop():
-        while True:
-            try:
-                c, _ = sock.accept()
-            except OSError:
-                return
-            with c:
-                c.settimeout(10)
-                buf = b""
-                while not buf.endswith(b"\x1c\r"):
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    buf += d
-                msh = buf[1:-2].decode("utf-8", "replace").split("\r")[0].split("|")
-                ack = ("MSH|^~\\&|GP|CAB|RADSHARE|RADSHARE|20261204120000||ACK^R01^ACK|A1|P|2.5\r"
-                       "MSA|AR|%s|unknown patient\r" % (msh[9] if len(msh) > 9 else ""))
-                c.sendall(b"\x0b" + ack.encode() + b"\x1c\r")
-
-    threading.Thread(target=loop, daemon=True).start()
-    return sock
 
 
 def instance(path, study, series, sno, ino, pn, desc, date, modality, pid, birth):
@@ -207,10 +160,8 @@ def main():
     study = uids["Dupont^Marie"]
     dport, hport, sport, mport = free_port(), free_port(), free_port(), free_port()
     base = "http://127.0.0.1:%d" % hport
-    ctl = Controller(Mailbox(), hostname="127.0.0.1", port=sport)
-    ctl.start()
-    box = ctl.handler
-    mllp = mllp_rejecting(mport)
+    ctl, box = smtp_server(sport)
+    mllp = Mllp(mport, default="AR")  # every ORU rejected for good
     directory = os.path.join(tmp, "recipients.conf")
     with open(directory, "w") as f:
         f.write("[PEETERS^ANNE]\nname = Dr Anne Peeters\nemail = anne.dir@cabinet.example\n")
@@ -362,10 +313,10 @@ def main():
 
         # ---- behind the page ----
         rurl, rshare = facts.get("report_url", ""), facts.get("report_share", "")
-        ok(len(box.messages) == 1 and box.messages[0][0] == ["anne.dir@cabinet.example"],
-           "the relay received one e-mail, for the directory's address", [m[0] for m in box.messages])
+        ok(len(box.messages) == 1 and box.messages[0][1] == ["anne.dir@cabinet.example"],
+           "the relay received one e-mail, for the directory's address", [m[1] for m in box.messages])
         if box.messages:
-            msg = email.message_from_bytes(box.messages[0][1], policy=email.policy.default)
+            msg = email.message_from_bytes(box.messages[0][2], policy=email.policy.default)
             text = msg.get_body(("plain",)).get_content()
             ok(rurl and rurl in text and "No meniscal tear" in text, "the e-mail holds the report and its link", text[:300])
         recs = audit(base, auth, "share=" + rshare) if rshare else []
