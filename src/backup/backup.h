@@ -35,6 +35,7 @@ typedef struct backup_report {
     uint64_t bytes_copied;
     uint64_t corrupt;      /* source files that no longer match their name: not backed up */
     uint64_t files;        /* state + audit files */
+    int index_snapshot;    /* the run holds a snapshot of the index that restore can use */
 } backup_report;
 
 int backup_run(const char *datadir, const char *to, const backup_opts *o, backup_report *rep, rs_err *err);
@@ -49,6 +50,7 @@ typedef struct restore_opts {
 typedef struct restore_report {
     char run[64];
     uint64_t objects, bytes, files, indexed;
+    int index_from_snapshot;    /* the run's index snapshot was used (else: rebuilt from the objects) */
 } restore_report;
 
 /*

@@ -133,9 +133,10 @@ int cmd_backup(int argc, char **argv)
     }
     if (rep.key_created)
         fprintf(stderr, "backup: new signing key %s/backup-key.pem (public: %s/backup-key.pub)\n", data, data);
-    printf("run %s\nfingerprint %s\nobjects %llu (new %llu, %llu bytes)\nfiles %llu\n", rep.run, rep.fingerprint,
-           (unsigned long long)rep.objects, (unsigned long long)rep.copied, (unsigned long long)rep.bytes_copied,
-           (unsigned long long)rep.files);
+    printf("run %s\nfingerprint %s\nobjects %llu (new %llu, %llu bytes)\nfiles %llu\nindex snapshot %s\n", rep.run,
+           rep.fingerprint, (unsigned long long)rep.objects, (unsigned long long)rep.copied,
+           (unsigned long long)rep.bytes_copied, (unsigned long long)rep.files,
+           rep.index_snapshot ? "yes" : "no (restore will rebuild the index)");
     if (rep.corrupt)
         fprintf(stderr, "backup: %llu objects no longer match their name and were not backed up: run radshare verify\n",
                 (unsigned long long)rep.corrupt);
@@ -177,8 +178,9 @@ int cmd_restore(int argc, char **argv)
         fprintf(stderr, "radshare restore: refused; %s was not created\n", data);
         return RS_EXIT_ERROR;
     }
-    printf("restored run %s into %s: %llu objects (%llu bytes), %llu files, %llu indexed\n", rep.run, data,
+    printf("restored run %s into %s: %llu objects (%llu bytes), %llu files, %llu indexed (%s)\n", rep.run, data,
            (unsigned long long)rep.objects, (unsigned long long)rep.bytes, (unsigned long long)rep.files,
-           (unsigned long long)rep.indexed);
+           (unsigned long long)rep.indexed,
+           rep.index_from_snapshot ? "index from the backup's signed snapshot" : "index rebuilt from the objects");
     return RS_EXIT_OK;
 }
