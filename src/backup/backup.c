@@ -217,6 +217,8 @@ static int snapshot_db(backup_ctx *b, const char *name, rs_err *err)
     }
     sqlite3_close(from);
     sqlite3_close(into);
+    if (rc == RS_OK && chmod(dst, 0640) != 0) /* patient data: as private as the objects */
+        rc = rs_err_set(err, RS_EIO, "cannot chmod %s: %s", dst, strerror(errno));
     return rc;
 }
 
