@@ -11,17 +11,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RADSHARE, Server, Tap, find, free_port, make_instance, object_files, rs, run  # noqa: E402
+from common import Server, Tap, find_all, free_port, make_instance, object_files, rs, run  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
 t = Tap()
 
-QUERIES = [
-    ("PATIENT", ["PatientID", "PatientName", "NumberOfPatientRelatedStudies"]),
-    ("STUDY", ["StudyInstanceUID", "PatientID", "StudyDate", "ModalitiesInStudy", "NumberOfStudyRelatedInstances"]),
-    ("SERIES", ["StudyInstanceUID", "SeriesInstanceUID", "Modality", "NumberOfSeriesRelatedInstances"]),
-    ("IMAGE", ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber"]),
-]
 
 
 def answers(data):
@@ -29,10 +23,7 @@ def answers(data):
     srv = Server(data, port)
     out = None
     if srv.start():
-        out = []
-        for level, keys in QUERIES:
-            rc, res = find(port, level, keys)
-            out.append((level, rc, res))
+        out = find_all(port)
     srv.stop()
     return out
 

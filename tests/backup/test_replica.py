@@ -13,21 +13,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RADSHARE, Server, Tap, find, free_port, make_instance, object_files, rs, run  # noqa: E402
+from common import RADSHARE, Server, Tap, find, find_all, free_port, make_instance, object_files, rs, run  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
 t = Tap()
 
-QUERIES = [
-    ("PATIENT", ["PatientID", "PatientName", "NumberOfPatientRelatedStudies"]),
-    ("STUDY", ["StudyInstanceUID", "PatientID", "StudyDate", "ModalitiesInStudy", "NumberOfStudyRelatedInstances"]),
-    ("SERIES", ["StudyInstanceUID", "SeriesInstanceUID", "Modality", "NumberOfSeriesRelatedInstances"]),
-    ("IMAGE", ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber"]),
-]
-
-
-def answers(port):
-    return [(level,) + find(port, level, keys) for level, keys in QUERIES]
 
 
 def hashes(data):
@@ -72,7 +62,7 @@ def main():
         out = p.stdout.decode()
         t(p.returncode == 0 and counts(out).get("sent") == 10 and counts(out).get("indexed") == 10,
           "backup --peer sends the 10 instances to B", out + p.stderr.decode()[-300:])
-        ans_a, ans_b = answers(port_a), answers(port_b)
+        ans_a, ans_b = find_all(port_a), find_all(port_b)
         t(all(rc == 0 for _, rc, _ in ans_b) and all(len(r) for _, _, r in ans_b), "C-FIND on B answers at 4 levels",
           str(ans_b)[:300])
         t(ans_a == ans_b, "C-FIND on B answers exactly as on A (patient, study, series, image)",
@@ -105,7 +95,7 @@ def main():
                 break
             time.sleep(0.3)
         t(got == 13, "with --follow the new instances reach B within seconds", f"B has {got}")
-        t(answers(port_a) == answers(port_b), "C-FIND on B still answers as on A")
+        t(find_all(port_a) == find_all(port_b), "C-FIND on B still answers as on A")
         t(hashes(data_a) == hashes(data_b), "B's files are still byte-identical to A's")
         follower.send_signal(signal.SIGTERM)
         try:

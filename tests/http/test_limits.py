@@ -18,26 +18,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
 from test_access import DUMMY, own_address  # noqa: E402
 
-RADSHARE = os.path.abspath(os.environ.get("RADSHARE", "build/radshare"))
+import test_serve  # noqa: E402
+from test_serve import RADSHARE, free_port, report  # noqa: E402
+
 PER_ADDR, RATE = 3, 5  # the burst is 4 s worth: 20 requests
-n = failed = 0
-
-
-def report(ok, what, detail=""):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} {what}" + (f": {detail}" if detail and not ok else ""))
-    sys.stdout.flush()
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("0.0.0.0", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def get(host, port, path="/viewer/index.html", conn=None):
@@ -137,8 +121,8 @@ def main():
         if created:
             subprocess.run(["ip", "link", "del", DUMMY], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"1..{n}")
-    return 1 if failed else 0
+    print(f"1..{test_serve.n}")
+    return 1 if test_serve.failed else 0
 
 
 if __name__ == "__main__":
