@@ -249,6 +249,7 @@ typedef struct web {
     api_ctx api;
     share_web *sw;
     report_web *rw;
+    http_selfsigned tls;   /* --https-self-signed: the paths the server's config points to */
 } web;
 
 /* /api/studies/{uid}/{sub}: the share and report modules' sub-resources of a study. */
@@ -284,15 +285,14 @@ static int web_start(const serve_opts *o, store *st, report_service *reports, we
                       .tls_cert = o->https_cert[0] ? o->https_cert : NULL,
                       .tls_key = o->https_key[0] ? o->https_key : NULL,
                       .max_conns_per_addr = o->http_per_addr, .rate_per_addr = o->http_rate};
-    http_selfsigned ss;
     if (o->https_self_signed && !hc.tls_cert && !hc.tls_key) {
-        int rc = http_selfsigned_ensure(o->data, o->http_bind, &ss, err);
+        int rc = http_selfsigned_ensure(o->data, o->http_bind, &w->tls, err);
         if (rc)
             return rc;
-        rs_log(RS_LOG_INFO, "HTTPS certificate %s (%s, self-signed), SHA-256 fingerprint %s", ss.cert,
-               ss.created ? "made now" : "kept", ss.fingerprint);
-        hc.tls_cert = ss.cert;
-        hc.tls_key = ss.key;
+        rs_log(RS_LOG_INFO, "HTTPS certificate %s (%s, self-signed), SHA-256 fingerprint %s", w->tls.cert,
+               w->tls.created ? "made now" : "kept", w->tls.fingerprint);
+        hc.tls_cert = w->tls.cert;
+        hc.tls_key = w->tls.key;
     }
     dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
     share_web_opts swo = {.public_url = o->report_kv[0]}; /* public-url */
