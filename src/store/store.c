@@ -27,7 +27,9 @@
 #define LOCK_FILE "lock"
 #define TRASH_DIR "trash"
 #define COPY_CHUNK (1u << 20)
-#define REINDEX_BATCH 256
+/* records per reindex transaction: each commit appends the b-tree pages it touched to the WAL
+   again, so 256 wrote twice the pages and fsync'ed 8x as often (reindex took 2x as long) */
+#define REINDEX_BATCH 2048
 
 struct store {
     char *datadir;
