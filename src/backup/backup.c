@@ -307,11 +307,11 @@ static int backup_objects(backup_ctx *b, rs_err *err)
     if (rc == RS_OK)
         rc = store_blob_walk(blobs, collect, &objs, err);
     store_blobs_close(blobs);
-    int snap = rc == RS_OK ? snapshot_db(b, "index.sqlite", err) : rc;
-    if (snap == RS_OK && backup_catalog_open(b->rundir, &cat, NULL) == RS_OK)
-        rc = backup_catalog_hashes(cat, &idx, &n_idx, err);
-    else if (snap != RS_ENOTFOUND)
+    int snap = rc ? rc : b->o->no_index ? RS_ENOTFOUND : snapshot_db(b, "index.sqlite", err);
+    if (snap != RS_OK && snap != RS_ENOTFOUND)
         rc = snap;
+    else if (backup_catalog_open(snap == RS_OK ? b->rundir : b->data, &cat, NULL) == RS_OK)
+        rc = backup_catalog_hashes(cat, &idx, &n_idx, err);
     backup_catalog_close(cat);
     size_t walked = objs.n;
     if (rc == RS_OK)

@@ -4,6 +4,7 @@
  *
  *   BACKUP/objects/ab/cd/<sha256>      each object once, copied only when new, never rewritten
  *   BACKUP/runs/<RUN>/state.sqlite     DATA/state.sqlite as of the run (SQLite online backup)
+ *   BACKUP/runs/<RUN>/index.sqlite     DATA/index.sqlite the same way (see below)
  *   BACKUP/runs/<RUN>/audit/<name>     the files of DATA/audit as of the run
  *   BACKUP/runs/<RUN>/trash/<uid>      the store's trash marks (DATA/trash)
  *   BACKUP/runs/<RUN>/backup-key.pub   the signer's public key (a convenience, not a trust anchor)
@@ -12,7 +13,8 @@
  *
  * Nothing that exists in BACKUP is ever modified or deleted (new names are made with link(),
  * which refuses to replace), so BACKUP may live on write-once storage. A run is complete when
- * its manifest.sig exists. The index is not backed up: restore rebuilds it from the objects.
+ * its manifest.sig exists. BACKUP/runs/<RUN>/index.sqlite, a snapshot of the index, is there when
+ * every object it names is in the run: restore uses it instead of rebuilding the index.
  */
 #ifndef BACKUP_BACKUP_H
 #define BACKUP_BACKUP_H
@@ -24,6 +26,7 @@
 
 typedef struct backup_opts {
     int quiet;             /* no progress output */
+    int no_index;          /* no index snapshot in the run (restore rebuilds the index) */
 } backup_opts;
 
 typedef struct backup_report {

@@ -17,13 +17,14 @@
 static void backup_usage(FILE *to)
 {
     fprintf(to,
-            "usage: radshare backup --data DIR --to BACKUPDIR [--quiet]\n"
+            "usage: radshare backup --data DIR --to BACKUPDIR [--no-index-snapshot] [--quiet]\n"
             "       radshare backup --data DIR --peer AET=HOST:PORT [--aet OURS] [--follow [--interval S]]\n"
             "                       [--resend] [--timeout S] [--quiet]\n"
             "Copies new objects, DIR/state.sqlite and DIR/audit/* into BACKUPDIR and writes a manifest signed with\n"
             "the ed25519 key in DIR/backup-key.pem (made on the first run). Nothing already in BACKUPDIR is\n"
             "modified or deleted. Prints the key's fingerprint: keep it apart from the backup, restore needs it.\n"
-            "Runs while `radshare serve` uses DIR (no lock taken).\n"
+            "Runs while `radshare serve` uses DIR (no lock taken). Each run holds a snapshot of the index, so\n"
+            "that restore need not rebuild it; --no-index-snapshot saves its space (restore then reindexes).\n"
             "With --peer: a live replica over DICOM. Every indexed instance the peer (another radshare, or any\n"
             "Storage SCP) has not acknowledged yet is sent with C-STORE, calling as OURS (default RADSHARE);\n"
             "DIR/replica.sqlite remembers what it acknowledged. --follow keeps running (SIGTERM stops it) and\n"
@@ -93,6 +94,7 @@ int cmd_backup(int argc, char **argv)
         {"follow", no_argument, 0, 'f'},         {"interval", required_argument, 0, 'i'},
         {"resend", no_argument, 0, 'r'},         {"timeout", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
+        {"no-index-snapshot", no_argument, 0, 'n'},
         {0, 0, 0, 0}};
     const char *data = NULL, *to = NULL, *peer = NULL;
     backup_opts o = {0};
@@ -110,11 +112,13 @@ int cmd_backup(int argc, char **argv)
         case 'r': ro.resend = 1; break;
         case 'T': ro.timeout_ms = atoi(optarg) * 1000; bad |= ro.timeout_ms < 1000; break;
         case 'q': o.quiet = ro.quiet = 1; break;
+        case 'n': o.no_index = 1; break;
         case 'h': backup_usage(stdout); return RS_EXIT_OK;
         default: backup_usage(stderr); return RS_EXIT_ERROR;
         }
     }
-    if (!data || !to == !peer || bad || optind != argc || (!peer && (ro.follow || ro.aet || ro.resend))) {
+    if (!data || !to == !peer || bad || optind != argc || (!peer && (ro.follow || ro.aet || ro.resend)) ||
+        (peer && o.no_index)) {
         backup_usage(stderr);
         return RS_EXIT_ERROR;
     }

@@ -156,6 +156,16 @@ def main():
     t(p.returncode == 0 and b"index rebuilt from the objects" in p.stdout,
       "a snapshot of another index schema: restore rebuilds the index", p.stdout.decode() + p.stderr.decode())
     t(answers(os.path.join(work, "clean4")) == before, "C-FIND answers after that restore are identical")
+    p = rs("backup", "--data", os.path.join(work, "clean3"), "--to", os.path.join(work, "nosnap"), "--quiet",
+           "--no-index-snapshot")
+    t(p.returncode == 0 and b"index snapshot no" in p.stdout and not any(
+        os.path.exists(os.path.join(work, "nosnap", "runs", r, "index.sqlite"))
+        for r in os.listdir(os.path.join(work, "nosnap", "runs"))), "--no-index-snapshot: the run has no index",
+      p.stdout.decode())
+    p = restore(os.path.join(work, "nosnap"), os.path.join(work, "clean5"), fp3[0] if fp3 else "")
+    t(p.returncode == 0 and b"index rebuilt from the objects" in p.stdout and
+      answers(os.path.join(work, "clean5")) == before, "its restore rebuilds the index: same C-FIND answers",
+      p.stdout.decode() + p.stderr.decode())
     # a backup taken after the attack, onto new media, lacks the damaged objects: no snapshot
     p = rs("backup", "--data", data, "--to", os.path.join(work, "late"), "--quiet")
     t(p.returncode == 1 and b"index snapshot no" in p.stdout,
