@@ -490,7 +490,7 @@ static int restore_line(restore_ctx *r, char *line, rs_err *err)
         if (rc == RS_OK)
             rc = backup_object_path(r->tmpdir, a, dst, sizeof dst, err);
         if (rc == RS_OK)
-            rc = backup_copy_file(src, dst, mtime, a, NULL, &got, &e);
+            rc = backup_copy_new(src, dst, mtime, a, &got, &e);
         if (rc == RS_OK && got != size)
             rc = rs_err_set(&e, RS_EFORMAT, "%s: %llu bytes, the manifest says %llu", src,
                             (unsigned long long)got, size);
@@ -509,7 +509,7 @@ static int restore_line(restore_ctx *r, char *line, rs_err *err)
         if (rc == RS_OK)
             rc = path_join(dst, r->tmpdir, a, err);
         if (rc == RS_OK)
-            rc = backup_copy_file(src, dst, 0, b, NULL, NULL, &e);
+            rc = backup_copy_new(src, dst, 0, b, NULL, &e);
         r->has_index |= rc == RS_OK && !strcmp(a, "index.sqlite");
         r->rep->files++;
     } else {
