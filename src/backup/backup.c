@@ -131,8 +131,9 @@ static int make_run_dir(backup_ctx *b, rs_err *err)
 }
 
 /* One object into the backup (if new) and into the manifest. */
-static int backup_object(backup_ctx *b, const store_blob_info *o, int in_data, rs_err *err)
+static int backup_object(backup_ctx *b, const store_blob_info *o, int in_data, int *listed, rs_err *err)
 {
+    *listed = 0;
     char src[PATH_MAX], dst[PATH_MAX];
     struct stat st;
     int rc = backup_object_path(b->to, o->hash, dst, sizeof dst, err);
@@ -163,6 +164,7 @@ static int backup_object(backup_ctx *b, const store_blob_info *o, int in_data, r
         b->rep->bytes_copied += size;
     }
     b->rep->objects++;
+    *listed = 1;
     rs_progress_add(&b->prog, 1, size);
     return rs_buf_printf(&b->manifest, "object %s %" PRIu64 " %" PRId64 "\n", o->hash, size, mtime)
                ? rs_err_set(err, RS_ENOMEM, "out of memory")
@@ -181,20 +183,26 @@ static int add_file_line(backup_ctx *b, const char *rel, const char *path, rs_er
     return rc;
 }
 
-/* A consistent copy of DATA/state.sqlite while its owners may be writing (online backup API). */
-static int backup_state(backup_ctx *b, rs_err *err)
+/*
+ * A consistent copy of the SQLite database DATA/<name> while its owners may be writing (online
+ * backup API, from a read-only connection: WAL gives it a snapshot), as one self-contained file
+ * rundir/<name>. RS_ENOTFOUND when DATA has no such database.
+ */
+static int snapshot_db(backup_ctx *b, const char *name, rs_err *err)
 {
     char src[PATH_MAX], dst[PATH_MAX];
     struct stat st;
-    int rc = path_join(src, b->data, "state.sqlite", err);
+    int rc = path_join(src, b->data, name, err);
     if (rc == RS_OK)
-        rc = path_join(dst, b->rundir, "state.sqlite", err);
-    if (rc || lstat(src, &st) != 0)
+        rc = path_join(dst, b->rundir, name, err);
+    if (rc)
         return rc;
+    if (lstat(src, &st) != 0)
+        return RS_ENOTFOUND;
     sqlite3 *from = NULL, *into = NULL;
     if (sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_open_v2(dst, &into, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        rc = rs_err_set(err, RS_EIO, "state.sqlite: %s", sqlite3_errmsg(from ? into ? into : from : from));
+        rc = rs_err_set(err, RS_EIO, "%s: %s", name, sqlite3_errmsg(from ? into ? into : from : from));
     } else {
         sqlite3_busy_timeout(from, 10000);
         sqlite3_backup *bk = sqlite3_backup_init(into, "main", from, "main");
@@ -202,13 +210,26 @@ static int backup_state(backup_ctx *b, rs_err *err)
         if (bk)
             sqlite3_backup_finish(bk);
         if (r != SQLITE_DONE)
-            rc = rs_err_set(err, RS_EIO, "cannot copy state.sqlite: %s", sqlite3_errmsg(into));
+            rc = rs_err_set(err, RS_EIO, "cannot copy %s: %s", name, sqlite3_errmsg(into));
         /* one self-contained file: no WAL beside it */
         else if (sqlite3_exec(into, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
-            rc = rs_err_set(err, RS_EIO, "state.sqlite copy: %s", sqlite3_errmsg(into));
+            rc = rs_err_set(err, RS_EIO, "%s copy: %s", name, sqlite3_errmsg(into));
     }
     sqlite3_close(from);
     sqlite3_close(into);
+    if (rc == RS_OK && chmod(dst, 0640) != 0) /* patient data: as private as the objects */
+        rc = rs_err_set(err, RS_EIO, "cannot chmod %s: %s", dst, strerror(errno));
+    return rc;
+}
+
+static int backup_state(backup_ctx *b, rs_err *err)
+{
+    char dst[PATH_MAX];
+    int rc = snapshot_db(b, "state.sqlite", err);
+    if (rc == RS_ENOTFOUND)
+        return RS_OK;
+    if (rc == RS_OK)
+        rc = path_join(dst, b->rundir, "state.sqlite", err);
     return rc ? rc : add_file_line(b, "state.sqlite", dst, err);
 }
 
@@ -246,7 +267,34 @@ static int backup_dir_files(backup_ctx *b, const char *sub, rs_err *err)
     return rc;
 }
 
-/* Everything in DATA/objects, plus indexed objects gone from DATA that an earlier run holds. */
+static int cmp_hash(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* An indexed object the walk did not see: published since (its row was committed after the walk
+   began), or gone from DATA (then only an earlier run may hold it). */
+static int unwalked(backup_ctx *b, const char *hash, obj_list *objs, rs_err *err)
+{
+    store_blob_info key = {0};
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(key.hash, sizeof key.hash, "%s", hash);
+    if (backup_object_path(b->data, hash, path, sizeof path, err) == RS_OK && lstat(path, &st) == 0 &&
+        S_ISREG(st.st_mode)) {
+        key.size = (uint64_t)st.st_size;
+        key.mtime_ns = stat_mtime_ns(&st);
+    }
+    return push(objs, &key) ? rs_err_set(err, RS_ENOMEM, "out of memory") : RS_OK;
+}
+
+/*
+ * Everything in DATA/objects, plus indexed objects gone from DATA that an earlier run holds.
+ * The index is snapshotted after the walk (a file enters objects/ only after its row is
+ * committed, so every walked indexed object is in the snapshot), and the snapshot goes into the
+ * run only when every object it names is in the manifest: then restore can use it instead of
+ * rebuilding the index (docs/backup.md). Otherwise it is dropped and restore reindexes.
+ */
 static int backup_objects(backup_ctx *b, rs_err *err)
 {
     obj_list objs = {0};
@@ -254,28 +302,44 @@ static int backup_objects(backup_ctx *b, rs_err *err)
     backup_catalog *cat = NULL;
     char (*idx)[STORE_HASH_HEX + 1] = NULL;
     size_t n_idx = 0;
+    uint64_t gaps = 0;
     int rc = store_blobs_open(b->data, 0, &blobs, err);
     if (rc == RS_OK)
         rc = store_blob_walk(blobs, collect, &objs, err);
     store_blobs_close(blobs);
-    if (rc == RS_OK && backup_catalog_open(b->data, &cat, NULL) == RS_OK)
+    int snap = rc ? rc : b->o->no_index ? RS_ENOTFOUND : snapshot_db(b, "index.sqlite", err);
+    if (snap != RS_OK && snap != RS_ENOTFOUND)
+        rc = snap;
+    else if (backup_catalog_open(snap == RS_OK ? b->rundir : b->data, &cat, NULL) == RS_OK)
         rc = backup_catalog_hashes(cat, &idx, &n_idx, err);
     backup_catalog_close(cat);
     size_t walked = objs.n;
+    if (rc == RS_OK)
+        qsort(objs.v, objs.n, sizeof *objs.v, cmp_info);
     for (size_t i = 0; i < n_idx && rc == RS_OK; i++) {
         store_blob_info key = {0};
         snprintf(key.hash, sizeof key.hash, "%s", idx[i]);
-        if (i == 0)
-            qsort(objs.v, objs.n, sizeof *objs.v, cmp_info);
-        if (!bsearch(&key, objs.v, walked, sizeof *objs.v, cmp_info) && push(&objs, &key))
-            rc = rs_err_set(err, RS_ENOMEM, "out of memory");
+        if (!bsearch(&key, objs.v, walked, sizeof *objs.v, cmp_info))
+            rc = unwalked(b, idx[i], &objs, err);
     }
     if (rc == RS_OK) {
         qsort(objs.v, objs.n, sizeof *objs.v, cmp_info);
         rs_progress_begin(&b->prog, "backup", objs.n, b->o->quiet);
-        for (size_t i = 0; i < objs.n && rc == RS_OK; i++)
-            rc = backup_object(b, &objs.v[i], objs.v[i].size || objs.v[i].mtime_ns, err);
+        for (size_t i = 0; i < objs.n && rc == RS_OK; i++) {
+            int listed;
+            rc = backup_object(b, &objs.v[i], objs.v[i].size || objs.v[i].mtime_ns, &listed, err);
+            gaps += rc == RS_OK && !listed && bsearch(objs.v[i].hash, idx, n_idx, sizeof *idx, cmp_hash);
+        }
         rs_progress_end(&b->prog);
+    }
+    if (rc == RS_OK && snap == RS_OK) {
+        char path[PATH_MAX];
+        rc = path_join(path, b->rundir, "index.sqlite", err);
+        b->rep->index_snapshot = !gaps;
+        if (rc == RS_OK && gaps)
+            unlink(path); /* never listed, in a run not yet sealed */
+        else if (rc == RS_OK)
+            rc = add_file_line(b, "index.sqlite", path, err);
     }
     free(objs.v);
     free(idx);
@@ -403,6 +467,8 @@ static int trusted_key(const restore_opts *o, const uint8_t claimed[BACKUP_KEY_R
 }
 
 typedef struct restore_ctx {
+    obj_list restored;          /* the manifest's objects, in its (hash) order */
+    int has_index;              /* the run has an index snapshot (restored with the files) */
     const char *from;
     const restore_opts *o;
     restore_report *rep;
@@ -424,22 +490,27 @@ static int restore_line(restore_ctx *r, char *line, rs_err *err)
         if (rc == RS_OK)
             rc = backup_object_path(r->tmpdir, a, dst, sizeof dst, err);
         if (rc == RS_OK)
-            rc = backup_copy_file(src, dst, mtime, a, NULL, &got, &e);
+            rc = backup_copy_new(src, dst, mtime, a, &got, &e);
         if (rc == RS_OK && got != size)
             rc = rs_err_set(&e, RS_EFORMAT, "%s: %llu bytes, the manifest says %llu", src,
                             (unsigned long long)got, size);
+        store_blob_info info = {.size = got};
+        snprintf(info.hash, sizeof info.hash, "%.64s", a);
+        if (rc == RS_OK && push(&r->restored, &info))
+            rc = rs_err_set(err, RS_ENOMEM, "out of memory");
         r->rep->objects++;
         r->rep->bytes += got;
         rs_progress_add(&r->prog, 1, got);
     } else if (sscanf(line, "file %4095s %64s %llu", a, b, &size) == 3) {
         const char *name = !strncmp(a, "audit/", 6) || !strncmp(a, "trash/", 6) ? a + 6 : a;
-        if (!plain_name(name) || (name == a && strcmp(a, "state.sqlite") != 0))
+        if (!plain_name(name) || (name == a && strcmp(a, "state.sqlite") != 0 && strcmp(a, "index.sqlite") != 0))
             return rs_err_set(err, RS_EFORMAT, "manifest names an unexpected file: %.100s", a);
         rc = path_join(src, r->rundir, a, err);
         if (rc == RS_OK)
             rc = path_join(dst, r->tmpdir, a, err);
         if (rc == RS_OK)
-            rc = backup_copy_file(src, dst, 0, b, NULL, NULL, &e);
+            rc = backup_copy_new(src, dst, 0, b, NULL, &e);
+        r->has_index |= rc == RS_OK && !strcmp(a, "index.sqlite");
         r->rep->files++;
     } else {
         return RS_OK; /* header lines, checked by the caller */
@@ -494,6 +565,56 @@ static int check_manifest(restore_ctx *r, const uint8_t *m, size_t n, rs_err *er
     return rc;
 }
 
+/*
+ * The run's index snapshot, when it names only restored objects and this version's store opens
+ * it (same schema); else (no snapshot, an older schema) the index is rebuilt from the objects.
+ */
+static int snapshot_usable(restore_ctx *r, rs_err *err)
+{
+    backup_catalog *cat = NULL;
+    char (*idx)[STORE_HASH_HEX + 1] = NULL;
+    size_t n = 0;
+    int ok = r->has_index && backup_catalog_open(r->tmpdir, &cat, NULL) == RS_OK &&
+             backup_catalog_hashes(cat, &idx, &n, NULL) == RS_OK;
+    backup_catalog_close(cat);
+    for (size_t i = 0; ok && i < n; i++) {
+        store_blob_info key = {0};
+        snprintf(key.hash, sizeof key.hash, "%s", idx[i]);
+        ok = bsearch(&key, r->restored.v, r->restored.n, sizeof key, cmp_info) != NULL;
+    }
+    free(idx);
+    store *st = NULL;
+    rs_err e = {0};
+    if (ok && store_open(r->tmpdir, NULL, &st, &e) != RS_OK) {
+        if (e.code != RS_EUNSUPPORTED)
+            return rs_err_set(err, e.code ? e.code : RS_EIO, "%s", e.msg);
+        ok = 0;
+    }
+    if (st)
+        store_close(st);
+    r->rep->indexed = ok ? n : 0;
+    return ok;
+}
+
+static int restore_index(restore_ctx *r, rs_err *err)
+{
+    int ok = snapshot_usable(r, err);
+    if (ok < 0)
+        return ok;
+    r->rep->index_from_snapshot = ok;
+    if (ok)
+        return RS_OK;
+    char path[PATH_MAX];
+    store_reindex_report rr = {0};
+    int rc = path_join(path, r->tmpdir, "index.sqlite", err);
+    if (rc == RS_OK && r->has_index && unlink(path) != 0)
+        rc = rs_err_set(err, RS_EIO, "cannot remove %s: %s", path, strerror(errno));
+    if (rc == RS_OK)
+        rc = store_reindex(r->tmpdir, NULL, 0, &rr, err);
+    r->rep->indexed = rr.indexed;
+    return rc;
+}
+
 static int target_ok(const char *data, rs_err *err)
 {
     struct stat st;
@@ -533,19 +654,18 @@ int backup_restore(const char *from, const char *data, const restore_opts *o, re
     int made = rc == RS_OK;
     if (rc == RS_OK)
         rc = restore_all(&r, (char *)m, err);
-    store_reindex_report rr;
     if (rc == RS_OK)
         rc = backup_sync_fs(r.tmpdir, err); /* the objects, before the index says they exist */
     if (rc == RS_OK)
-        rc = store_reindex(r.tmpdir, NULL, 0, &rr, err);
+        rc = restore_index(&r, err);
     if (rc == RS_OK) {
-        rep->indexed = rr.indexed;
         rmdir(data); /* empty, or absent */
         if (rename(r.tmpdir, data) != 0)
             rc = rs_err_set(err, RS_EIO, "cannot rename %s to %s: %s", r.tmpdir, data, strerror(errno));
     }
     if (rc && made)
         backup_remove_tree(r.tmpdir);
+    free(r.restored.v);
     free(m);
     return rc;
 }

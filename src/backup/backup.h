@@ -4,6 +4,7 @@
  *
  *   BACKUP/objects/ab/cd/<sha256>      each object once, copied only when new, never rewritten
  *   BACKUP/runs/<RUN>/state.sqlite     DATA/state.sqlite as of the run (SQLite online backup)
+ *   BACKUP/runs/<RUN>/index.sqlite     DATA/index.sqlite the same way (see below)
  *   BACKUP/runs/<RUN>/audit/<name>     the files of DATA/audit as of the run
  *   BACKUP/runs/<RUN>/trash/<uid>      the store's trash marks (DATA/trash)
  *   BACKUP/runs/<RUN>/backup-key.pub   the signer's public key (a convenience, not a trust anchor)
@@ -12,7 +13,8 @@
  *
  * Nothing that exists in BACKUP is ever modified or deleted (new names are made with link(),
  * which refuses to replace), so BACKUP may live on write-once storage. A run is complete when
- * its manifest.sig exists. The index is not backed up: restore rebuilds it from the objects.
+ * its manifest.sig exists. BACKUP/runs/<RUN>/index.sqlite, a snapshot of the index, is there when
+ * every object it names is in the run: restore uses it instead of rebuilding the index.
  */
 #ifndef BACKUP_BACKUP_H
 #define BACKUP_BACKUP_H
@@ -24,6 +26,7 @@
 
 typedef struct backup_opts {
     int quiet;             /* no progress output */
+    int no_index;          /* no index snapshot in the run (restore rebuilds the index) */
 } backup_opts;
 
 typedef struct backup_report {
@@ -35,6 +38,7 @@ typedef struct backup_report {
     uint64_t bytes_copied;
     uint64_t corrupt;      /* source files that no longer match their name: not backed up */
     uint64_t files;        /* state + audit files */
+    int index_snapshot;    /* the run holds a snapshot of the index that restore can use */
 } backup_report;
 
 int backup_run(const char *datadir, const char *to, const backup_opts *o, backup_report *rep, rs_err *err);
@@ -49,6 +53,7 @@ typedef struct restore_opts {
 typedef struct restore_report {
     char run[64];
     uint64_t objects, bytes, files, indexed;
+    int index_from_snapshot;    /* the run's index snapshot was used (else: rebuilt from the objects) */
 } restore_report;
 
 /*

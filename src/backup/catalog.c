@@ -87,6 +87,27 @@ int backup_catalog_hashes(backup_catalog *c, char (**hashes)[STORE_HASH_HEX + 1]
     return rc;
 }
 
+int backup_catalog_each_instance(backup_catalog *c, backup_catalog_fn fn, void *ctx, rs_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT hash, sop_uid, sop_class, ts_uid FROM instances ORDER BY received_ns, hash",
+                           -1, &s, NULL) != SQLITE_OK)
+        return rs_err_set(err, RS_EIO, "index: %s", sqlite3_errmsg(c->db));
+    int rc = RS_OK, r;
+    while (rc == RS_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *v[4];
+        for (int i = 0; i < 4; i++) {
+            v[i] = (const char *)sqlite3_column_text(s, i);
+            v[i] = v[i] ? v[i] : "";
+        }
+        rc = fn(ctx, v[0], v[1], v[2], v[3]);
+    }
+    if (rc == RS_OK && r != SQLITE_DONE)
+        rc = rs_err_set(err, RS_EIO, "index: %s", sqlite3_errmsg(c->db));
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int backup_catalog_study(backup_catalog *c, const char *study_uid, backup_study_item **items, size_t *n,
                          rs_err *err)
 {

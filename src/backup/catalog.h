@@ -22,6 +22,15 @@ void backup_catalog_close(backup_catalog *c);
 /* Every distinct object hash the index names (all versions), sorted, as one array of hex names. */
 int backup_catalog_hashes(backup_catalog *c, char (**hashes)[STORE_HASH_HEX + 1], size_t *n, rs_err *err);
 
+/*
+ * Every indexed version of every instance, in received order (the order that makes them
+ * versions on the other side too): hash, SOP instance and class UID, stored transfer syntax.
+ * fn returning nonzero stops the listing with that status.
+ */
+typedef int (*backup_catalog_fn)(void *ctx, const char *hash, const char *sop_uid, const char *sop_class,
+                                 const char *ts_uid);
+int backup_catalog_each_instance(backup_catalog *c, backup_catalog_fn fn, void *ctx, rs_err *err);
+
 /* The current instances of a study, ordered by series then instance number. */
 typedef struct backup_study_item {
     char hash[STORE_HASH_HEX + 1];

@@ -21,6 +21,7 @@
 #include "../http/assets.h"
 #include "../http/dicomweb.h"
 #include "../http/http.h"
+#include "../http/selfsigned.h"
 #include "../net/server.h"
 #include "../share/routes.h"
 #include "../dicom/writer.h"
@@ -49,6 +50,8 @@ typedef struct serve_opts {
     int http_port_given;        /* set explicitly: failing to bind it is fatal */
     char http_bind[256];
     unsigned http_max_conns;
+    unsigned http_per_addr, http_rate;   /* per-address HTTP connections, requests/s (0: none) */
+    int https_self_signed;      /* no certificate given: make one in DATA/tls/ */
     uint64_t stow_max_bytes;
     char report_kv[5][1024];   /* public-url, smtp, mail-from, hl7, directory (report module) */
 } serve_opts;
@@ -76,7 +79,12 @@ static void serve_usage(FILE *to)
             "  --http-bind ADDR        HTTP listen address (default 127.0.0.1)\n"
             "  --https-cert FILE --https-key FILE\n"
             "                          PEM certificate and key: the HTTP port speaks HTTPS only (with HSTS)\n"
+            "  --https-self-signed     without --https-cert: HTTPS with a certificate made in DATA/tls/ on first start\n"
             "  --http-max-connections N  concurrent HTTP connections (default 256)\n"
+            "  --http-max-connections-per-address N\n"
+            "                          of them from one non-loopback address (default 32, 0: no own limit); 503\n"
+            "  --http-rate-per-address N  requests per second from one non-loopback address, bursts of 4 s\n"
+            "                          worth (default 200, 0: unlimited); 429 with Retry-After above it\n"
             "  --stow-max-bytes N      largest STOW-RS request body (default 4294967296)\n"
             "  --public-url URL        the address share links carry (https://... makes cookies Secure)\n"
             "  --smtp smtp://HOST:PORT --mail-from ADDR --hl7 HOST:PORT --directory FILE\n"
@@ -157,6 +165,17 @@ static int apply(serve_opts *o, const char *key, const char *val)
     }
     if (!strcmp(key, "http-bind"))
         return snprintf(o->http_bind, sizeof o->http_bind, "%s", val) < (int)sizeof o->http_bind ? RS_OK : RS_EINVAL;
+    if (!strcmp(key, "https-self-signed")) {
+        o->https_self_signed = !val || !strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "1");
+        return o->https_self_signed || !strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "0") ? RS_OK
+                                                                                                        : RS_EINVAL;
+    }
+    if (!strcmp(key, "http-max-connections-per-address") || !strcmp(key, "http-rate-per-address")) {
+        if (parse_int(val, 0, 1000000, &v))
+            return RS_EINVAL;
+        *(!strcmp(key, "http-rate-per-address") ? &o->http_rate : &o->http_per_addr) = (unsigned)v;
+        return RS_OK;
+    }
     if (!strcmp(key, "http-max-connections")) {
         if (parse_int(val, 1, 100000, &v))
             return RS_EINVAL;
@@ -231,6 +250,7 @@ typedef struct web {
     api_ctx api;
     share_web *sw;
     report_web *rw;
+    http_selfsigned tls;   /* --https-self-signed: the paths the server's config points to */
 } web;
 
 /* /api/studies/{uid}/{sub}: the share and report modules' sub-resources of a study. */
@@ -264,7 +284,17 @@ static int web_start(const serve_opts *o, store *st, report_service *reports, we
     http_config hc = {.bind_addr = o->http_bind, .port = o->http_port, .max_conns = o->http_max_conns,
                       .timeout_s = (unsigned)o->timeout_s, .log_requests = 1,
                       .tls_cert = o->https_cert[0] ? o->https_cert : NULL,
-                      .tls_key = o->https_key[0] ? o->https_key : NULL};
+                      .tls_key = o->https_key[0] ? o->https_key : NULL,
+                      .max_conns_per_addr = o->http_per_addr, .rate_per_addr = o->http_rate};
+    if (o->https_self_signed && !hc.tls_cert && !hc.tls_key) {
+        int rc = http_selfsigned_ensure(o->data, o->http_bind, &w->tls, err);
+        if (rc)
+            return rc;
+        rs_log(RS_LOG_INFO, "HTTPS certificate %s (%s, self-signed), SHA-256 fingerprint %s", w->tls.cert,
+               w->tls.created ? "made now" : "kept", w->tls.fingerprint);
+        hc.tls_cert = w->tls.cert;
+        hc.tls_key = w->tls.key;
+    }
     dicomweb_opts dwo = {.max_upload = o->stow_max_bytes};
     share_web_opts swo = {.public_url = o->report_kv[0]}; /* public-url */
     int rc = share_web_open(o->data, &swo, st, &w->sw, err);
@@ -317,6 +347,9 @@ int cmd_serve(int argc, char **argv)
         {"https-cert", required_argument, 0, 1006}, {"https-key", required_argument, 0, 1007},
         {"http-port", required_argument, 0, 'H'},  {"http-bind", required_argument, 0, 'B'},
         {"http-max-connections", required_argument, 0, 'C'}, {"stow-max-bytes", required_argument, 0, 'S'},
+        {"https-self-signed", no_argument, 0, 1008},
+        {"http-max-connections-per-address", required_argument, 0, 1009},
+        {"http-rate-per-address", required_argument, 0, 1010},
         {"public-url", required_argument, 0, 1101}, {"smtp", required_argument, 0, 1102},
         {"mail-from", required_argument, 0, 1103},  {"hl7", required_argument, 0, 1104},
         {"directory", required_argument, 0, 1105},
@@ -335,6 +368,8 @@ int cmd_serve(int argc, char **argv)
     o->dicom_port = 11112;
     o->max_assocs = 64;
     o->max_per_addr = 16;
+    o->http_per_addr = 32;
+    o->http_rate = 200;
     o->timeout_s = 60;
     o->http_port = 8080;
     snprintf(o->http_bind, sizeof o->http_bind, "127.0.0.1");
@@ -408,7 +443,7 @@ int cmd_serve(int argc, char **argv)
     }
     if (web_start(o, st, reports, &w, &err) != RS_OK) {
         /* the default port may be taken (another archive on this host): then DICOM alone */
-        if (o->http_port_given || o->https_cert[0] || o->https_key[0]) {
+        if (o->http_port_given || o->https_cert[0] || o->https_key[0] || o->https_self_signed) {
             fprintf(stderr, "radshare serve: %s\n", err.msg);
             report_service_stop(reports);
             net_server_free(srv);

@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "../util/log.h"
+#include "limits.h"
 
 #define MAX_ROUTES 64
 #define MAX_STATUSES 16
@@ -62,6 +63,7 @@ struct http_server {
     pthread_mutex_t mu;           /* the counters */
     struct timespec started;
     rs_buf tls_cert, tls_key;     /* HTTPS: PEM text, kept for the daemon's lifetime */
+    http_limits *limits;          /* per-address connections and request rate (limits.h) */
 };
 
 struct http_req {
@@ -632,11 +634,36 @@ static int setup_encoding(http_req *rq)
     return RS_OK;
 }
 
+/* The per-address limits: an excess connection gets 503, a request over the rate 429. */
+static int over_limits(http_req *rq)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    unsigned retry;
+    int log;
+    int status = http_limits_admit(rq->srv->limits, ci ? ci->socket_context : NULL, &retry, &log);
+    if (!status)
+        return 0;
+    char v[16];
+    snprintf(v, sizeof v, "%u", retry);
+    http_set_header(rq, "Retry-After", v);
+    if (status == 503)
+        http_set_header(rq, "Connection", "close");
+    if (log)
+        rs_log(RS_LOG_WARN, "http: %s refused (%d): %s", rq->peer, status,
+               status == 503 ? "too many connections from this address" : "too many requests from this address");
+    http_reply_error(rq, status, "%s; retry in %u s",
+                     status == 503 ? "too many connections from your address" : "too many requests from your address",
+                     retry);
+    return 1;
+}
+
 /* Routing, path, access, declared size, encoding: anything refused is answered now. */
 static void admit(http_req *rq, const char *url)
 {
     http_server *s = rq->srv;
     int other = 0;
+    if (over_limits(rq))
+        return;
     if (!path_ok(url)) {
         http_reply_error(rq, 400, "malformed path");
         return;
@@ -853,6 +880,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context = http_limits_open(s->limits, ci ? ci->client_addr : NULL);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_limits_close(s->limits, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static int listen_on(http_server *s, rs_err *err)
 {
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
@@ -911,6 +951,9 @@ int http_server_start(http_server *s, rs_err *err)
     rc = rc ? rc : tls ? read_pem(s->cfg.tls_key, "key", &s->tls_key, err) : RS_OK;
     if (rc)
         return rc;
+    http_limits_config lc = {.max_conns = s->cfg.max_conns_per_addr, .rate = s->cfg.rate_per_addr};
+    if (!(s->limits = http_limits_new(&lc)))
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
     int v6 = listen_on(s, err);
     if (v6 < 0)
         return v6;
@@ -929,6 +972,7 @@ int http_server_start(http_server *s, rs_err *err)
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_conns,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
                             MHD_OPTION_END);
     if (!s->d) {
@@ -951,6 +995,7 @@ void http_server_free(http_server *s)
         close(s->listen_fd);
     for (size_t i = 0; i < s->n_routes; i++)
         free(s->routes[i].prefix);
+    http_limits_free(s->limits);
     rs_buf_free(&s->tls_cert);
     if (s->tls_key.p)
         explicit_bzero(s->tls_key.p, s->tls_key.cap); /* the private key */

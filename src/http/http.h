@@ -67,6 +67,9 @@ typedef struct http_config {
     /* HTTPS: PEM files of the certificate (chain) and its key; both set = the port speaks TLS
        only, and every answer carries Strict-Transport-Security */
     const char *tls_cert, *tls_key;
+    /* per non-loopback address (limits.h): connections (0: none of its own), requests per second
+       (0: unlimited); the excess is answered 503 / 429 with Retry-After, and logged */
+    unsigned max_conns_per_addr, rate_per_addr;
 } http_config;
 
 typedef int (*http_handler_fn)(http_req *rq, void *ctx);

@@ -25,6 +25,7 @@
 #include "../util/log.h"
 #include "../util/vec.h"
 #include "dimse.h"
+#include "scu.h"
 
 #define UID_VERIFICATION "1.2.840.10008.1.1"
 #define MAX_IDENTIFIER (1u << 20)
@@ -372,12 +373,7 @@ static int do_find(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_cmd *
 
 /* ---- C-MOVE / C-GET ----------------------------------------------------------------------------- */
 
-typedef struct pending_inst {
-    char sop_uid[65];
-    char sop_class[65];
-    char ts[65];
-    char hash[65];
-} pending_inst;
+typedef net_scu_item pending_inst;
 
 typedef struct collect_ctx {
     pending_inst *v;
@@ -461,34 +457,12 @@ static int send_instance(const scp_ctx *ctx, assoc *dst, const pending_inst *p, 
         rs_buf_free(&converted);
         return -1;
     }
-    dimse_cmd rq = {.command = DIMSE_C_STORE_RQ, .message_id = msg_id, .data_set_type = 0x0000,
-                    .priority = 0};
-    snprintf(rq.affected_sop_class, sizeof rq.affected_sop_class, "%s", p->sop_class);
-    snprintf(rq.affected_sop_instance, sizeof rq.affected_sop_instance, "%s", p->sop_uid);
-    if (orig_ae) {
-        rq.has_move_originator = 1;
-        snprintf(rq.move_originator_ae, sizeof rq.move_originator_ae, "%s", orig_ae);
-        rq.move_originator_id = orig_id;
-    }
-    rs_buf cmd = RS_BUF_INIT;
-    rc = dimse_encode(&rq, &cmd, err);
-    if (rc == RS_OK)
-        rc = same_ts ? assoc_send_fd(dst, pc->id, &cmd, fd, off, len, err)
-                     : assoc_send(dst, pc->id, &cmd, converted.p ? converted.p : (const uint8_t *)"", converted.len, err);
+    rc = net_scu_store(dst, pc, p, msg_id, orig_ae, orig_id, fd, off, same_ts ? NULL : converted.p,
+                       same_ts ? len : converted.len, err);
     if (fd >= 0)
         close(fd);
     rs_buf_free(&converted);
-    if (rc == RS_OK) {
-        uint8_t rpc;
-        rc = assoc_recv_command(dst, &rpc, &cmd, err);
-        dimse_cmd rsp;
-        if (rc == RS_OK && dimse_decode(cmd.p, cmd.len, &rsp, err) == RS_OK && rsp.command == DIMSE_C_STORE_RSP) {
-            rs_buf_free(&cmd);
-            return rsp.status;
-        }
-    }
-    rs_buf_free(&cmd);
-    return -1;
+    return rc;
 }
 
 static int do_retrieve(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_cmd *rq, rs_err *err)
@@ -549,23 +523,10 @@ static int do_retrieve(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_c
     assoc *dst = a;
     int sub_open = 0;
     if (!is_get && cc.n) {
-        assoc_proposal props[PDU_MAX_CONTEXTS];
-        const char *tss[PDU_MAX_CONTEXTS];
-        unsigned np = 0;
-        for (size_t i = 0; i < cc.n && np < PDU_MAX_CONTEXTS; i++) {
-            int seen = 0;
-            for (unsigned k = 0; k < np; k++)
-                seen |= !strcmp(props[k].abstract, cc.v[i].sop_class) && !strcmp(tss[k], cc.v[i].ts);
-            if (seen)
-                continue;
-            tss[np] = cc.v[i].ts;
-            props[np] = (assoc_proposal){.abstract = cc.v[i].sop_class, .ts = &tss[np], .n_ts = 1};
-            np++;
-        }
         rs_err serr;
         rs_err_clear(&serr);
-        if (assoc_request(&sub, dest->host, dest->port, ctx->cfg->aet, dest->aet, props, np, ctx->cfg->timeout_ms,
-                          &serr) != RS_OK) {
+        if (net_scu_open(&sub, dest->host, dest->port, ctx->cfg->aet, dest->aet, cc.v, cc.n, ctx->cfg->timeout_ms,
+                         &serr) != RS_OK) {
             rs_log(RS_LOG_WARN, "assoc #%llu C-MOVE: cannot reach %s at %s:%d: %s", ctx->assoc_id, dest->aet,
                    dest->host, dest->port, serr.msg);
             assoc_close(&sub);
@@ -611,12 +572,8 @@ static int do_retrieve(const scp_ctx *ctx, assoc *a, uint8_t pcid, const dimse_c
                 break;
         }
     }
-    if (sub_open) {
-        rs_err serr;
-        if (assoc_release(&sub, &serr) != RS_OK)
-            assoc_abort(&sub, PDU_ABORT_SOURCE_USER, PDU_ABORT_NOT_SPECIFIED);
-        assoc_close(&sub);
-    }
+    if (sub_open)
+        net_scu_close(&sub);
     rs_log(RS_LOG_INFO, "assoc #%llu %s: %zu instance(s), %u completed, %u failed, %u warning%s", ctx->assoc_id,
            is_get ? "C-GET" : "C-MOVE", cc.n, completed, failed, warning, cancelled ? ", cancelled" : "");
     size_t total = cc.n;

@@ -27,7 +27,9 @@
 #define LOCK_FILE "lock"
 #define TRASH_DIR "trash"
 #define COPY_CHUNK (1u << 20)
-#define REINDEX_BATCH 256
+/* records per reindex transaction: each commit appends the b-tree pages it touched to the WAL
+   again, so 256 wrote twice the pages and fsync'ed 8x as often (reindex took 2x as long) */
+#define REINDEX_BATCH 2048
 
 struct store {
     char *datadir;
@@ -510,8 +512,7 @@ int store_find_instance(store *s, const char *sop_uid, store_instance_info *info
     return s->ix->ops->instance(s->ix, sop_uid, info, err);
 }
 
-/* Where the dataset starts: what the reader finds after the preamble and meta group. */
-static int dataset_span(int fd, uint64_t *off, uint64_t *len, rs_err *err)
+int store_dataset_span(int fd, uint64_t *off, uint64_t *len, rs_err *err)
 {
     dcm_in in;
     dcm_file *f = NULL;
@@ -532,7 +533,7 @@ static int dataset_span(int fd, uint64_t *off, uint64_t *len, rs_err *err)
 int store_open_instance(store *s, const char *hash, int *fd, uint64_t *off, uint64_t *len, rs_err *err)
 {
     int rc = store_blob_open(s->blobs, hash, fd, err);
-    if (rc == RS_OK && off && len && (rc = dataset_span(*fd, off, len, err)) != RS_OK) {
+    if (rc == RS_OK && off && len && (rc = store_dataset_span(*fd, off, len, err)) != RS_OK) {
         close(*fd);
         *fd = -1;
     }

@@ -118,6 +118,12 @@ int store_find_instance(store *s, const char *sop_uid, store_instance_info *info
  * Read with pread/sendfile: the file position is unspecified.
  */
 int store_open_instance(store *s, const char *hash, int *fd, uint64_t *off, uint64_t *len, rs_err *err);
+/*
+ * Where the data set of an open Part 10 file lies, after the preamble and meta group (what the
+ * reader finds; the file position is unspecified afterwards). Needs no store: the live replica
+ * (backup/replica.c) sends object files while the server holds the store.
+ */
+int store_dataset_span(int fd, uint64_t *off, uint64_t *len, rs_err *err);
 /* Is hash the content of some indexed version (verify, backup)? */
 int store_has_object(store *s, const char *hash, int *yes, rs_err *err);
 /* Open the current version of a SOP instance read-only (info may be NULL). */

@@ -79,6 +79,20 @@ def make_instance(path, study, series, sop, patient=("Doe^Jane", "PID-1"), modal
     ds.save_as(path, write_like_original=False)
 
 
+# C-FIND keys at every level, to compare two archives' answers
+QUERIES = [
+    ("PATIENT", ["PatientID", "PatientName", "NumberOfPatientRelatedStudies"]),
+    ("STUDY", ["StudyInstanceUID", "PatientID", "StudyDate", "ModalitiesInStudy", "NumberOfStudyRelatedInstances"]),
+    ("SERIES", ["StudyInstanceUID", "SeriesInstanceUID", "Modality", "NumberOfSeriesRelatedInstances"]),
+    ("IMAGE", ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber"]),
+]
+
+
+def find_all(port):
+    """[(level, findscu status, answers)] for QUERIES against a running server."""
+    return [(level,) + find(port, level, keys) for level, keys in QUERIES]
+
+
 def find(port, level, keys):
     """C-FIND answers as sorted tuples of (keyword, value) pairs, comparable across servers."""
     d = tempfile.mkdtemp()

@@ -11,17 +11,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RADSHARE, Server, Tap, find, free_port, make_instance, object_files, rs, run  # noqa: E402
+from common import Server, Tap, find_all, free_port, make_instance, object_files, rs, run  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
 t = Tap()
 
-QUERIES = [
-    ("PATIENT", ["PatientID", "PatientName", "NumberOfPatientRelatedStudies"]),
-    ("STUDY", ["StudyInstanceUID", "PatientID", "StudyDate", "ModalitiesInStudy", "NumberOfStudyRelatedInstances"]),
-    ("SERIES", ["StudyInstanceUID", "SeriesInstanceUID", "Modality", "NumberOfSeriesRelatedInstances"]),
-    ("IMAGE", ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "InstanceNumber"]),
-]
 
 
 def answers(data):
@@ -29,10 +23,7 @@ def answers(data):
     srv = Server(data, port)
     out = None
     if srv.start():
-        out = []
-        for level, keys in QUERIES:
-            rc, res = find(port, level, keys)
-            out.append((level, rc, res))
+        out = find_all(port)
     srv.stop()
     return out
 
@@ -86,6 +77,7 @@ def main():
     fp = [ln.split()[1] for ln in out.splitlines() if ln.startswith("fingerprint ")]
     fp = fp[0] if fp else ""
     t(len(fp) == 64, "backup prints the key fingerprint")
+    t("index snapshot yes" in out, "the run holds a snapshot of the index (every object it names is in the run)", out)
     key = os.path.join(data, "backup-key.pem")
     t(os.path.exists(key) and (os.stat(key).st_mode & 0o777) == 0o600, "private key is mode 0600")
     p = rs("backup", "--data", data, "--to", backup, "--quiet")
@@ -134,6 +126,8 @@ def main():
     t(p.returncode != 0, "restore refuses a non-empty target")
     p = restore(backup, clean, fp)
     t(p.returncode == 0, "restore from the backup", p.stderr.decode())
+    t(b"index from the backup's signed snapshot" in p.stdout, "restore uses the signed index snapshot",
+      p.stdout.decode())
     rc, lines, err = problems(clean, "--full")
     t(rc == 0 and not lines, "verify --full is clean after restore", str(lines) + err)
     t(sorted(os.path.relpath(f, clean) for f in object_files(clean))
@@ -149,6 +143,37 @@ def main():
     p = rs("restore", "--from", backup, "--data", os.path.join(work, "clean3"), "--trust",
            os.path.join(data, "backup-key.pub"), "--quiet")
     t(p.returncode == 0, "restore with --trust KEY.pub", p.stderr.decode())
+
+    # a snapshot of another schema version is stale: restore rebuilds the index instead
+    old = sqlite3.connect(os.path.join(work, "clean3", "index.sqlite"))
+    old.execute("PRAGMA user_version = 12345")
+    old.commit()
+    old.close()
+    backup3 = os.path.join(work, "backup3")
+    p = rs("backup", "--data", os.path.join(work, "clean3"), "--to", backup3, "--quiet")
+    fp3 = [ln.split()[1] for ln in p.stdout.decode().splitlines() if ln.startswith("fingerprint ")]
+    p = restore(backup3, os.path.join(work, "clean4"), fp3[0] if fp3 else "")
+    t(p.returncode == 0 and b"index rebuilt from the objects" in p.stdout,
+      "a snapshot of another index schema: restore rebuilds the index", p.stdout.decode() + p.stderr.decode())
+    t(answers(os.path.join(work, "clean4")) == before, "C-FIND answers after that restore are identical")
+    p = rs("backup", "--data", os.path.join(work, "clean3"), "--to", os.path.join(work, "nosnap"), "--quiet",
+           "--no-index-snapshot")
+    t(p.returncode == 0 and b"index snapshot no" in p.stdout and not any(
+        os.path.exists(os.path.join(work, "nosnap", "runs", r, "index.sqlite"))
+        for r in os.listdir(os.path.join(work, "nosnap", "runs"))), "--no-index-snapshot: the run has no index",
+      p.stdout.decode())
+    p = restore(os.path.join(work, "nosnap"), os.path.join(work, "clean5"), fp3[0] if fp3 else "")
+    t(p.returncode == 0 and b"index rebuilt from the objects" in p.stdout and
+      answers(os.path.join(work, "clean5")) == before, "its restore rebuilds the index: same C-FIND answers",
+      p.stdout.decode() + p.stderr.decode())
+    # a backup taken after the attack, onto new media, lacks the damaged objects: no snapshot
+    p = rs("backup", "--data", data, "--to", os.path.join(work, "late"), "--quiet")
+    t(p.returncode == 1 and b"index snapshot no" in p.stdout,
+      "a backup missing indexed objects holds no index snapshot", p.stdout.decode())
+    fpl = [ln.split()[1] for ln in p.stdout.decode().splitlines() if ln.startswith("fingerprint ")]
+    p = restore(os.path.join(work, "late"), os.path.join(work, "late-data"), fpl[0] if fpl else "")
+    t(p.returncode == 0 and b"index rebuilt" in p.stdout, "its restore rebuilds the index from what it has",
+      p.stdout.decode() + p.stderr.decode())
 
     # reindex after the index is deleted
     for suffix in ("", "-wal", "-shm"):
@@ -184,6 +209,7 @@ def main():
     some = object_files(backup)[3]
     tampered(some, "object")
     tampered(os.path.join(last, "manifest"), "manifest")
+    tampered(os.path.join(last, "index.sqlite"), "index snapshot")
     tampered(os.path.join(last, "manifest.sig"), "signature")
     p = restore(backup, os.path.join(work, "final"), fp)
     t(p.returncode == 0, "the untampered backup still restores", p.stderr.decode())

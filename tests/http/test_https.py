@@ -3,7 +3,9 @@
 with openssl is served, answers carry Strict-Transport-Security, URLs in answers are https, a
 plain-HTTP request on the port gets no answer, STOW-RS and WADO-RS work over TLS byte for byte,
 and bad configurations (key without certificate, a key that is not the certificate's, a file
-that is not PEM) stop `radshare serve` with a clear message. TAP output.
+that is not PEM) stop `radshare serve` with a clear message. --https-self-signed makes a
+certificate in DATA/tls/ on first start (curl --cacert verifies it, the logged fingerprint is
+its SHA-256) and keeps it across restarts. TAP output.
 """
 import json
 import os
@@ -119,6 +121,45 @@ def main():
         report(r.returncode != 0, "a client that does not trust the certificate refuses the connection")
         p.send_signal(signal.SIGTERM)
         report(p.wait(timeout=30) == 0, "SIGTERM: radshare exits 0")
+
+        # --https-self-signed: a certificate made in DATA/tls/ on first start, its fingerprint logged
+        data2 = os.path.join(work, "data-self")
+        fps = []
+        for attempt in ("first", "second"):
+            p, port, logname = serve(work, data2, ["--https-self-signed"])
+            procs.append(p)
+            scert = os.path.join(data2, "tls", "https-cert.pem")
+            scurl = ["curl", "-sS", "--max-time", "20", "--cacert", scert]
+            up = False
+            for _ in range(100):
+                if run(scurl + ["-o", "/dev/null", f"https://localhost:{port}/api/status"]).returncode == 0:
+                    up = True
+                    break
+                time.sleep(0.1)
+            report(up, f"--https-self-signed ({attempt} start): curl --cacert DATA/tls/https-cert.pem verifies it")
+            r = run(scurl + ["-D", "-", "-o", "/dev/null", f"https://127.0.0.1:{port}/api/status"])
+            report(r.returncode == 0 and "strict-transport-security" in out_of(r).lower(),
+                   "its names include 127.0.0.1; answers carry HSTS", out_of(r)[-300:])
+            r = run(["curl", "-sS", "--max-time", "10", f"https://localhost:{port}/api/status"])
+            report(r.returncode != 0, "a client without the certificate refuses the connection")
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=30)
+            msg = open(logname, "rb").read().decode(errors="replace")
+            logged = [ln.split("fingerprint ")[-1].strip() for ln in msg.splitlines() if "SHA-256 fingerprint" in ln]
+            r = run(["openssl", "x509", "-in", scert, "-noout", "-fingerprint", "-sha256"])
+            real = out_of(r).strip().split("=")[-1]
+            report(len(logged) == 1 and logged[0] == real and len(real) == 95,
+                   "the log gives the certificate's SHA-256 fingerprint", f"{logged} vs {real}")
+            fps.append(real)
+            report(("made now" in msg) == (attempt == "first"), f"{attempt} start: the certificate is "
+                   + ("made" if attempt == "first" else "kept"), msg[-300:])
+        report(fps[0] == fps[1], "a restart keeps the same certificate")
+        kmode = os.stat(os.path.join(data2, "tls", "https-key.pem")).st_mode & 0o777
+        report(kmode == 0o600, "the generated key is mode 0600", oct(kmode))
+        r = run(["openssl", "x509", "-in", os.path.join(data2, "tls", "https-cert.pem"), "-noout", "-text"])
+        txt = out_of(r)
+        report("DNS:localhost" in txt and "IP Address:127.0.0.1" in txt and "TLS Web Server Authentication" in txt,
+               "the certificate names localhost and 127.0.0.1, for server authentication", txt[-400:])
 
         # configuration errors: clear message, exit 2, nothing half-started
         other = os.path.join(work, "other.key")
