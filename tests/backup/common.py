@@ -28,14 +28,14 @@ def rs(*args, **kw):
 
 
 class Server:
-    def __init__(self, data, port):
-        self.data, self.port = data, port
+    def __init__(self, data, port, http_port=0):
+        self.data, self.port, self.http_port = data, port, http_port
         self.log = open(os.path.join(os.path.dirname(data), f"server-{port}.log"), "ab")
         self.p = None
 
     def start(self):
         self.p = subprocess.Popen([RADSHARE, "serve", "--data", self.data, "--dicom-port", str(self.port),
-                                   "--timeout", "10", "--http-port", "0"], stdout=self.log, stderr=self.log)
+                                   "--timeout", "10", "--http-port", str(self.http_port)], stdout=self.log, stderr=self.log)
         for _ in range(200):
             if run(["echoscu", "-to", "2", "-aec", "RADSHARE", "127.0.0.1", str(self.port)]).returncode == 0:
                 return True

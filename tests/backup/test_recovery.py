@@ -12,6 +12,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Server, Tap, find_all, free_port, make_instance, object_files, rs, run  # noqa: E402
+from rstest import http  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
 t = Tap()
@@ -49,15 +50,17 @@ def main():
         for i in range(6):
             make_instance(os.path.join(src, f"s{s}i{i}.dcm"), study, series, generate_uid(),
                           modality="CT" if s < 2 else "MR", number=i + 1, series_number=s + 1)
-    port = free_port()
-    srv = Server(data, port)
+    port, hport = free_port(), free_port()
+    srv = Server(data, port, hport)
     t(srv.start(), "radshare serve starts")
     p = run(["storescu", "-aec", "RADSHARE", "127.0.0.1", str(port)] + sorted(
         os.path.join(src, f) for f in os.listdir(src)))
     t(p.returncode == 0, "storescu stores 18 instances", p.stderr.decode()[-300:])
-    os.makedirs(os.path.join(data, "audit"), exist_ok=True)
-    with open(os.path.join(data, "audit", "000001.log"), "w") as f:
-        f.write('{"seq":1,"event":"share.created"}\n')
+    # a real share link (state.sqlite) and its audit record (audit/), to find again after restore
+    r = http("POST", "http://127.0.0.1:%d/api/shares" % hport, {"study": study})
+    link = r.json().get("url", "") if r.status == 201 else ""
+    t(link.startswith("http://127.0.0.1:%d/s/" % hport), "a share link is made (its state and audit record)",
+      (r.status, r.body[:200]))
     os.makedirs(os.path.join(data, "trash"), exist_ok=True)
     open(os.path.join(data, "trash", "1.2.3.4.5"), "w").close()
     rc, lines, err = problems(data, "--full")
@@ -66,8 +69,8 @@ def main():
     state = sqlite3.connect(os.path.join(data, "state.sqlite"))
     state.execute("PRAGMA journal_mode=WAL")
     state.execute("PRAGMA wal_autocheckpoint=0")
-    state.execute("CREATE TABLE shares(id TEXT, study TEXT)")
-    state.execute("INSERT INTO shares VALUES('s1', ?)", (study,))
+    state.execute("CREATE TABLE test_probe(id TEXT, study TEXT)")
+    state.execute("INSERT INTO test_probe VALUES('s1', ?)", (study,))
     state.commit()
     # backup while the server runs (no lock), twice: the second run copies nothing new
     p = rs("backup", "--data", data, "--to", backup, "--quiet")
@@ -134,8 +137,17 @@ def main():
       == sorted(os.path.relpath(f, data) for f in files), "restored the same objects")
     t(open(os.path.join(clean, "audit", "000001.log")).read().startswith('{"seq":1'), "audit file restored")
     t(os.path.exists(os.path.join(clean, "trash", "1.2.3.4.5")), "trash mark restored")
-    rows = sqlite3.connect(os.path.join(clean, "state.sqlite")).execute("SELECT id, study FROM shares").fetchall()
+    rows = sqlite3.connect(os.path.join(clean, "state.sqlite")).execute("SELECT id, study FROM test_probe").fetchall()
     t(rows == [("s1", study)], "state.sqlite restored with the row committed in WAL during the backup", str(rows))
+    p = rs("audit", "verify", "--data", clean)
+    t(p.returncode == 0, "the restored audit chain verifies", (p.stdout + p.stderr).decode()[-300:])
+    hp2 = free_port()
+    srv = Server(clean, free_port(), hp2)
+    up = srv.start()
+    r = http("GET", link.replace(":%d/" % hport, ":%d/" % hp2) + "/study.json") if up and link else None
+    t(r is not None and r.status == 200 and study in r.body.decode(errors="replace"),
+      "the restored server serves the same share link", r and (r.status, r.body[:200]))
+    srv.stop()
     after = answers(clean)
     t(after == before, "C-FIND answers after restore are identical", str(after)[:300])
     p = restore(backup, os.path.join(work, "clean2"), "00" * 32)
