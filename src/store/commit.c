@@ -7,11 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the committer keeps of an answered submission, to move its file after the answer. */
+typedef struct store_move {
+    char hash[STORE_HASH_HEX + 1];
+    char name[STORE_TMP_NAME];
+    int replace;
+} store_move;
+
 struct store_commit {
     store_commit_env env;
     pthread_mutex_t mu;
     pthread_cond_t work;      /* committer: something queued, or an ingest ended while closing */
     pthread_cond_t answered;  /* submitters: a batch is done */
+    pthread_cond_t synced;    /* committer: a submitter's fsync returned */
     store_pending *head, *tail;
     unsigned active;          /* ingests begun and not ended */
     int closing;
@@ -21,6 +29,9 @@ struct store_commit {
     store_dirset dirs;        /* object directories to fsync after the answer */
     store_pending **batch;    /* the batch being committed (committer thread only) */
     size_t cap;
+    store_move *moves;        /* the batch's files to move into objects/ after the answer */
+    size_t n_moves, cap_moves;
+    int unsettled;            /* a move or directory sync failed: stop marking rows settled */
 };
 
 void store_logf(store_log_fn fn, void *ctx, int level, const char *fmt, ...)
@@ -84,29 +95,65 @@ static void log_version(const store_commit_env *env, const store_pending *p)
 }
 
 /*
- * Move each committed file from tmp/ to objects/. A failure here does not undo the answer:
- * the file is durable in tmp/ and readers find it there; the next store_open moves it.
+ * Move each committed file from tmp/ to objects/, as soon as its row is committed (the
+ * submitters' fsyncs may still be running: a crash now leaves the row unsettled, and
+ * store_open checks the file of every unsettled row). A failure here does not fail the
+ * submission: the file is in tmp/, readers find it there, the next store_open moves it.
  */
-static void publish(store_commit *c, store_pending **v, size_t n)
+static void publish(store_commit *c)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (v[i]->rc)
-            continue;
+    for (size_t i = 0; i < c->n_moves; i++) {
+        store_move *m = &c->moves[i];
         rs_err err = {0};
-        int replace = v[i]->outcome != STORE_DUPLICATE;
-        if (store_blob_publish(c->env.blobs, v[i]->rec->hash, replace, &c->dirs, &err))
+        if (store_blob_publish(c->env.blobs, m->hash, m->name, m->replace, &c->dirs, &err)) {
+            c->unsettled = 1;
             store_logf(c->env.log, c->env.log_ctx, RS_LOG_ERROR, "object %s stays in tmp/ until restart: %s",
-                       v[i]->rec->hash, err.msg);
+                       m->hash, err.msg);
+        } else {
+            store_blob_pending(c->env.blobs, m->hash, NULL);
+        }
+    }
+    c->n_moves = 0;
+}
+
+/* What publish() needs of v. */
+static void plan_moves(store_commit *c, store_pending **v, size_t n)
+{
+    c->n_moves = 0;
+    if (n > c->cap_moves) {
+        store_move *nm = realloc(c->moves, n * sizeof *nm);
+        if (!nm) { /* the files stay in tmp/, durable and found by readers; restart moves them */
+            c->unsettled = 1;
+            return;
+        }
+        c->moves = nm;
+        c->cap_moves = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->rc || !v[i]->tmp_name)
+            continue;
+        store_move *m = &c->moves[c->n_moves++];
+        snprintf(m->hash, sizeof m->hash, "%s", v[i]->rec->hash);
+        snprintf(m->name, sizeof m->name, "%s", v[i]->tmp_name);
+        m->replace = v[i]->outcome != STORE_DUPLICATE;
     }
 }
 
-/* The index part of a batch: one transaction, one durable COMMIT. */
-static int write_rows(const store_commit_env *env, store_pending **v, size_t n, rs_err *err)
+/*
+ * The index part of a batch: one transaction, one durable COMMIT. settle: every row committed
+ * before this batch has its file durable in objects/ (see commit.h), say so in the same
+ * transaction.
+ */
+static int write_rows(const store_commit_env *env, store_pending **v, size_t n, int settle, rs_err *err)
 {
     store_index *ix = env->ix;
     int rc = ix->ops->begin(ix, err);
-    if (rc)
+    if (rc == RS_OK && settle)
+        rc = ix->ops->settle(ix, err);
+    if (rc) {
+        ix->ops->rollback(ix);
         return rc;
+    }
     for (size_t i = 0; i < n; i++)
         decide(env, v[i]);
     rc = ix->ops->commit(ix, err);
@@ -120,26 +167,90 @@ static int write_rows(const store_commit_env *env, store_pending **v, size_t n, 
     return RS_OK;
 }
 
+/* Wait until every submitter of the batch has had its file fsync'ed. */
+static void wait_synced(store_commit *c, store_pending **v, size_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++)
+        while (v[i]->tmp_name && !v[i]->synced)
+            pthread_cond_wait(&c->synced, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/*
+ * A file whose fsync failed is not durable: its submission fails, and a row the batch gave it
+ * is taken out again (until that is committed the row is unsettled, which the next store_open
+ * repairs).
+ */
+static void undo_unsynced(store_commit *c, store_pending **v, size_t n)
+{
+    store_index *ix = c->env.ix;
+    int opened = 0, rc = RS_OK;
+    rs_err err = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i]->tmp_name || v[i]->sync_rc == RS_OK || v[i]->rc)
+            continue;
+        v[i]->rc = v[i]->sync_rc;
+        v[i]->err = v[i]->sync_err;
+        if (v[i]->outcome == STORE_DUPLICATE || rc)
+            continue;
+        if (!opened)
+            rc = ix->ops->begin(ix, &err);
+        opened = 1;
+        if (rc == RS_OK)
+            rc = ix->ops->drop(ix, v[i]->rec->hash, &err);
+        store_blob_remove(c->env.blobs, v[i]->rec->hash);
+    }
+    if (opened && rc == RS_OK)
+        rc = ix->ops->commit(ix, &err);
+    if (rc) {
+        ix->ops->rollback(ix);
+        c->unsettled = 1;
+        store_logf(c->env.log, c->env.log_ctx, RS_LOG_ERROR, "cannot remove the rows of unsynced files: %s "
+                   "(the next start does)", err.msg);
+    }
+}
+
+/* Forget the tmp/ names of the submissions that failed (all of them: all = 1). */
+static void unpend(store_commit *c, store_pending **v, size_t n, int all)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->tmp_name && (all || v[i]->rc))
+            store_blob_pending(c->env.blobs, v[i]->rec->hash, NULL);
+}
+
 /* Everything a batch needs before its submitters may be answered. */
 static void run_batch(store_commit *c, store_pending **v, size_t n)
 {
     rs_err err = {0};
     qsort(v, n, sizeof *v, cmp_pending);
-    int rc = store_blob_sync_tmp(c->env.blobs, &err);
+    int rc = RS_OK;
+    /* readers may see a row as soon as COMMIT returns: make its file findable before */
+    for (size_t i = 0; i < n && rc == RS_OK; i++)
+        if (v[i]->tmp_name && store_blob_pending(c->env.blobs, v[i]->rec->hash, v[i]->tmp_name))
+            rc = rs_err_set(&err, RS_ENOMEM, "out of memory");
     if (rc == RS_OK)
-        rc = write_rows(&c->env, v, n, &err);
+        rc = write_rows(&c->env, v, n, !c->unsettled, &err);
+    if (rc == RS_OK) {
+        plan_moves(c, v, n);
+        publish(c);
+    }
+    wait_synced(c, v, n);
     if (rc) {
         store_logf(c->env.log, c->env.log_ctx, RS_LOG_ERROR, "batch of %zu not stored: %s", n, err.msg);
         fail_all(v, n, rc, &err);
+        unpend(c, v, n, 1);
         return;
     }
-    publish(c, v, n);
+    undo_unsynced(c, v, n);
+    unpend(c, v, n, 0);
 }
 
 int store_commit_apply(const store_commit_env *env, store_pending **batch, size_t n, rs_err *err)
 {
     qsort(batch, n, sizeof *batch, cmp_pending);
-    int rc = write_rows(env, batch, n, err);
+    /* objects already in place: each batch settles the ones before it */
+    int rc = write_rows(env, batch, n, 1, err);
     if (rc)
         fail_all(batch, n, rc, err);
     return rc;
@@ -183,12 +294,19 @@ static void answer(store_commit *c, store_pending **v, size_t n)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Off the answer path: make the moves into objects/ durable, let the index tidy up. */
+/*
+ * Off the answer path: make the moves into objects/ durable (the next batch marks their rows
+ * settled), keep the pool of tmp/ slots filled, let the index tidy up.
+ */
 static void after_batch(store_commit *c)
 {
     rs_err err = {0};
-    if (store_blob_sync_dirs(c->env.blobs, &c->dirs, &err))
+    if (store_blob_sync_dirs(c->env.blobs, &c->dirs, &err)) {
+        c->unsettled = 1;
         store_logf(c->env.log, c->env.log_ctx, RS_LOG_ERROR, "%s (recovery will redo the moves)", err.msg);
+    }
+    if (store_blobs_refill(c->env.blobs, &err))
+        store_logf(c->env.log, c->env.log_ctx, RS_LOG_WARN, "cannot refill the pool of tmp/ files: %s", err.msg);
     if (c->env.ix->ops->maintain)
         c->env.ix->ops->maintain(c->env.ix);
 }
@@ -230,10 +348,12 @@ int store_commit_start(const store_commit_env *env, store_commit **out, rs_err *
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->work, NULL);
     pthread_cond_init(&c->answered, NULL);
+    pthread_cond_init(&c->synced, NULL);
     if (pthread_create(&c->thread, NULL, committer, c) != 0) {
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->work);
         pthread_cond_destroy(&c->answered);
+        pthread_cond_destroy(&c->synced);
         free(c->batch);
         free(c);
         return rs_err_set(err, RS_ENOMEM, "cannot start the committer thread");
@@ -261,11 +381,13 @@ void store_commit_leave(store_commit *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-int store_commit_submit(store_commit *c, store_pending *p)
+int store_commit_submit(store_commit *c, store_pending *p, store_sync_fn sync, void *ctx)
 {
     p->done = 0;
     p->next = NULL;
     p->rc = RS_OK;
+    p->synced = 0;
+    p->sync_rc = RS_OK;
     pthread_mutex_lock(&c->mu);
     if (c->stopped) {
         pthread_mutex_unlock(&c->mu);
@@ -277,6 +399,13 @@ int store_commit_submit(store_commit *c, store_pending *p)
         c->head = p;
     c->tail = p;
     pthread_cond_signal(&c->work);
+    pthread_mutex_unlock(&c->mu);
+    /* the file's flush, while the committer writes and flushes the rows */
+    int src = sync ? sync(ctx, &p->sync_err) : RS_OK;
+    pthread_mutex_lock(&c->mu);
+    p->sync_rc = src;
+    p->synced = 1;
+    pthread_cond_signal(&c->synced);
     while (!p->done)
         pthread_cond_wait(&c->answered, &c->mu);
     pthread_mutex_unlock(&c->mu);
@@ -294,9 +423,11 @@ void store_commit_stop(store_commit *c)
     pthread_join(c->thread, NULL);
     store_dirset_free(&c->dirs);
     free(c->batch);
+    free(c->moves);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->work);
     pthread_cond_destroy(&c->answered);
+    pthread_cond_destroy(&c->synced);
     free(c);
 }
 

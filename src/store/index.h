@@ -86,6 +86,15 @@ struct store_index_ops {
     /* Bring derived values (counts, sizes, ModalitiesInStudy...) up to date, then commit durably. */
     int (*commit)(store_index *ix, rs_err *err);
     void (*rollback)(store_index *ix);
+    /*
+     * Inside a batch: every row committed before this batch is settled (its file is durable in
+     * objects/). Rows committed after the last settle are what store_open checks after a crash.
+     */
+    int (*settle)(store_index *ix, rs_err *err);
+    /* Inside a batch: remove the row(s) of this hash (versions renumbered, counts redone). */
+    int (*drop)(store_index *ix, const char *hash, rs_err *err);
+    /* Before the committer starts: call fn with the hash of every row not settled. */
+    int (*unsettled)(store_index *ix, int (*fn)(void *ctx, const char *hash), void *ctx, rs_err *err);
     /* Housekeeping (checkpoints), run by the committer after it has answered a batch. */
     void (*maintain)(store_index *ix);
 

@@ -559,7 +559,11 @@ def object_files(data):
 
 
 def tmp_files(data):
-    return sorted(os.listdir(os.path.join(data, "tmp"))) if os.path.isdir(os.path.join(data, "tmp")) else []
+    """tmp/ without the store's pool of empty *.part slots (made ahead of time, so that an ingest
+    needs no directory fsync): the received bytes not yet in objects/, and anything else."""
+    tmp = os.path.join(data, "tmp")
+    names = sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []
+    return [f for f in names if not (f.endswith(".part") and os.path.getsize(os.path.join(tmp, f)) == 0)]
 
 
 def all_sops(port, work):

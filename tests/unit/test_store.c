@@ -148,23 +148,29 @@ static int put_spec(store *s, const spec *sp, store_ingest_result *res, rs_err *
     return rc;
 }
 
-static int count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    int n = 0;
-    struct dirent *de;
-    while (d && (de = readdir(d)))
-        n += de->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return d ? n : -1;
-}
-
+/*
+ * What tmp/ holds besides the pool's unused slots (empty *.part files, made ahead of time so
+ * that an ingest needs no directory fsync): received bytes not yet moved, leftovers.
+ */
 static int tmp_entries(const char *dir)
 {
     char p[512];
     snprintf(p, sizeof p, "%s/tmp", dir);
-    return count_dir(p);
+    DIR *d = opendir(p);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        struct stat st;
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.')
+            continue;
+        int slot = len > 5 && !strcmp(de->d_name + len - 5, ".part") &&
+                   fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_size == 0;
+        n += !slot;
+    }
+    if (d)
+        closedir(d);
+    return d ? n : -1;
 }
 
 static int file_exists(const char *p)
