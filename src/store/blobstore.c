@@ -386,6 +386,14 @@ static int dirset_add(store_dirset *d, const char *rel)
     return RS_OK;
 }
 
+int store_dirset_merge(store_dirset *dst, const store_dirset *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if (dirset_add(dst, src->dir[i]))
+            return RS_ENOMEM;
+    return RS_OK;
+}
+
 void store_dirset_free(store_dirset *d)
 {
     free(d->dir);

@@ -103,6 +103,8 @@ int store_blob_publish(store_blobs *b, const char *hash, const char *src, int re
 void store_blob_remove(store_blobs *b, const char *hash);
 /* 1 when objects/ has this hash. */
 int store_blob_exists(store_blobs *b, const char *hash);
+/* Add every directory of src to dst (RS_ENOMEM). */
+int store_dirset_merge(store_dirset *dst, const store_dirset *src);
 /* fsync every directory in dirs, then empty it. */
 int store_blob_sync_dirs(store_blobs *b, store_dirset *dirs, rs_err *err);
 void store_dirset_free(store_dirset *d);

@@ -58,6 +58,7 @@ typedef struct store_pending {
     store_put_result put;      /* version, current, prev_hash (for a duplicate: its version) */
     /* the committer's: */
     int synced;                /* the submitter's fsync has returned (sync_rc, sync_err) */
+    uint64_t gen;              /* the batch it was taken into (0: still queued) */
     int sync_rc;
     rs_err sync_err;
     int done;

@@ -354,7 +354,8 @@ static const char SQL_PATIENT_DERIVED[] =
 
 /* The highest instance row id whose file is known durable in objects/ (see index.h: settle). */
 static const char SQL_SETTLE[] =
-    "INSERT INTO ingest_mark(k, settled) VALUES(0, (SELECT coalesce(max(id), 0) FROM instances)) "
+    "INSERT INTO ingest_mark(k, settled) "
+    "VALUES(0, CASE WHEN ?1 < 0 THEN (SELECT coalesce(max(id), 0) FROM instances) ELSE ?1 END) "
     "ON CONFLICT(k) DO UPDATE SET settled = excluded.settled";
 static const char SQL_UNSETTLED[] =
     "SELECT hash FROM instances WHERE id > coalesce((SELECT settled FROM ingest_mark WHERE k = 0), 0)";
@@ -671,7 +672,7 @@ static int renumber(sqlite_index *x, const char *sop, int64_t new_id, store_put_
 
 static int put_rows(sqlite_index *x, const store_record *rec, store_put_result *res)
 {
-    int64_t patient, study, series, inst;
+    int64_t patient, study, series, inst = 0;
     int rc = upsert(x, W_UPSERT_PATIENT, STORE_LEVEL_PATIENT, rec, 0, &patient);
     if (rc == RS_OK)
         rc = upsert(x, W_UPSERT_STUDY, STORE_LEVEL_STUDY, rec, patient, &study);
@@ -681,6 +682,7 @@ static int put_rows(sqlite_index *x, const store_record *rec, store_put_result *
         rc = insert_instance(x, rec, series, &inst);
     if (rc == RS_OK)
         rc = renumber(x, store_record_str(rec, DCM_TAG_SOP_INSTANCE_UID), inst, res);
+    res->seq = inst; /* rowids grow: the largest so far + 1 */
     return rc;
 }
 
@@ -701,9 +703,10 @@ static int sq_put(store_index *ix, const store_record *rec, store_put_result *re
     return rc;
 }
 
-static int sq_settle(store_index *ix, rs_err *err)
+static int sq_settle(store_index *ix, int64_t upto, rs_err *err)
 {
     sqlite_index *x = (sqlite_index *)ix;
+    sqlite3_bind_int64(x->st[W_SETTLE], 1, upto);
     return step_done(x->st[W_SETTLE]) == RS_OK ? RS_OK : sq_err(x->w, err, "marking rows settled");
 }
 

@@ -159,7 +159,7 @@ static int settle_rows(store *s, rs_err *err)
         store_blob_remove(s->blobs, l.v[i]);
     }
     if (rc == RS_OK)
-        rc = ix->ops->settle(ix, err);
+        rc = ix->ops->settle(ix, -1, err);
     if (rc == RS_OK)
         rc = ix->ops->commit(ix, err);
     else

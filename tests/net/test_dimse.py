@@ -562,8 +562,14 @@ def tmp_files(data):
     """tmp/ without the store's pool of empty *.part slots (made ahead of time, so that an ingest
     needs no directory fsync): the received bytes not yet in objects/, and anything else."""
     tmp = os.path.join(data, "tmp")
-    names = sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []
-    return [f for f in names if not (f.endswith(".part") and os.path.getsize(os.path.join(tmp, f)) == 0)]
+    out = []
+    for f in sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []:
+        try:
+            if not (f.endswith(".part") and os.path.getsize(os.path.join(tmp, f)) == 0):
+                out.append(f)
+        except FileNotFoundError:  # removed (or moved into objects/) since the listing
+            pass
+    return out
 
 
 def all_sops(port, work):

@@ -30,8 +30,14 @@ def tmp_leftovers(data):
     """What tmp/ holds besides the store's pool of empty *.part slots (made ahead of time so that an
     ingest needs no directory fsync): received bytes, anything else."""
     tmp = os.path.join(data, "tmp")
-    return [n for n in os.listdir(tmp)
-            if not (n.endswith(".part") and os.path.getsize(os.path.join(tmp, n)) == 0)]
+    out = []
+    for f in os.listdir(tmp):
+        try:
+            if not (f.endswith(".part") and os.path.getsize(os.path.join(tmp, f)) == 0):
+                out.append(f)
+        except FileNotFoundError:  # removed (or moved into objects/) since the listing
+            pass
+    return out
 
 
 def report(ok, what, detail=""):
