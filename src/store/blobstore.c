@@ -345,7 +345,10 @@ const char *store_blob_name(const store_blob *w)
 
 int store_blob_sync(store_blob *w, rs_err *err)
 {
-    return fsync(w->fd) == 0 ? RS_OK : sys_err(err, "cannot fsync", w->path);
+    if (fsync(w->fd) != 0)
+        return sys_err(err, "cannot fsync", w->path);
+    posix_fadvise(w->fd, 0, 0, POSIX_FADV_DONTNEED);
+    return RS_OK;
 }
 
 void store_blob_close(store_blob *w)
