@@ -389,16 +389,34 @@ static int dirset_add(store_dirset *d, const char *rel)
     return RS_OK;
 }
 
+static int dirset_gone(store_dirset *d, const char *name)
+{
+    if (d->n_gone == d->cap_gone) {
+        size_t cap = d->cap_gone ? d->cap_gone * 2 : 32;
+        char(*ng)[STORE_HASH_HEX + 8] = realloc(d->gone, cap * sizeof *ng);
+        if (!ng)
+            return RS_ENOMEM;
+        d->gone = ng;
+        d->cap_gone = cap;
+    }
+    snprintf(d->gone[d->n_gone++], sizeof d->gone[0], "%s", name);
+    return RS_OK;
+}
+
 int store_dirset_merge(store_dirset *dst, const store_dirset *src)
 {
     for (size_t i = 0; i < src->n; i++)
         if (dirset_add(dst, src->dir[i]))
+            return RS_ENOMEM;
+    for (size_t i = 0; i < src->n_gone; i++)
+        if (dirset_gone(dst, src->gone[i]))
             return RS_ENOMEM;
     return RS_OK;
 }
 
 void store_dirset_free(store_dirset *d)
 {
+    free(d->gone);
     free(d->dir);
     memset(d, 0, sizeof *d);
 }
@@ -464,8 +482,10 @@ int store_blob_publish(store_blobs *b, const char *hash, const char *src, int re
     int rc = make_prefix_dirs(b, hash, dirs, err);
     if (rc)
         return rc;
-    if (renameat(b->tmp_fd, ready, b->objects_fd, rel) == 0)
-        return RS_OK;
+    if (linkat(b->tmp_fd, ready, b->objects_fd, rel, 0) == 0)
+        return dirset_gone(dirs, ready) ? rs_err_set(err, RS_ENOMEM, "out of memory") : RS_OK;
+    if (errno == EEXIST && renameat(b->tmp_fd, ready, b->objects_fd, rel) == 0)
+        return RS_OK; /* replace: the object exists (same bytes), this file's mtime wins */
     if (errno == ENOENT && object_exists(b, rel))
         return RS_OK; /* an identical copy was published first */
     return errno == ENOENT ? rs_err_set(err, RS_ENOTFOUND, "tmp/%s is missing", ready)
@@ -483,7 +503,12 @@ int store_blob_sync_dirs(store_blobs *b, store_dirset *dirs, rs_err *err)
         rc = fsync_fd(fd, rel, err);
         close(fd);
     }
-    dirs->n = 0;
+    /* the objects/ names are durable: the tmp/ ones can go (on failure they stay, and the next
+       start finds the files there, hashes them and keeps the object) */
+    for (size_t i = 0; i < dirs->n_gone && rc == RS_OK; i++)
+        if (unlinkat(b->tmp_fd, dirs->gone[i], 0) != 0 && errno != ENOENT)
+            rc = sys_err(err, "cannot remove tmp/", dirs->gone[i]);
+    dirs->n = dirs->n_gone = 0;
     return rc;
 }
 

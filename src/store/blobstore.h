@@ -34,10 +34,15 @@ typedef struct store_blob_info {
     int64_t mtime_ns;   /* the file's mtime: when its last byte was written */
 } store_blob_info;
 
-/* Directories touched by a batch of publishes, to be fsync'ed once each. */
+/*
+ * Directories touched by a batch of publishes, to be fsync'ed once each, and the tmp/ names of
+ * the published files, removed only once those fsyncs are done.
+ */
 typedef struct store_dirset {
     char (*dir)[6];  /* "", "ab" or "ab/cd" relative to objects/ */
     size_t n, cap;
+    char (*gone)[STORE_HASH_HEX + 8]; /* tmp/ names (slots, <hash>.ready) to unlink after the sync */
+    size_t n_gone, cap_gone;
 } store_dirset;
 
 /* Open (creating objects/ and tmp/ if needed) the blob area of datadir. */
@@ -91,11 +96,13 @@ int store_blob_sync_tmp(store_blobs *b, rs_err *err);
  */
 int store_blob_pending(store_blobs *b, const char *hash, const char *name);
 /*
- * Move tmp/<src> (NULL: tmp/<hash>.ready) into objects/ (mkdir -p), recording touched
- * directories in dirs. replace: the file becomes the object even if one exists (a new index
- * row: its mtime is the row's received time). Otherwise an existing object is kept and the
- * tmp/ file dropped (same bytes). A missing source is fine when the object exists (an
- * identical copy was published before).
+ * Publish tmp/<src> (NULL: tmp/<hash>.ready) as objects/ab/cd/<hash> (mkdir -p): a hard link,
+ * the directories touched and the tmp/ name recorded in dirs; store_blob_sync_dirs removes the
+ * tmp/ name once the new one is durable, so that at every moment one of the two names is.
+ * replace: the file becomes the object even if one exists (a new index row: its mtime is the
+ * row's received time; then a rename). Otherwise an existing object is kept and the tmp/ file
+ * dropped (same bytes). A missing source is fine when the object exists (an identical copy
+ * was published before).
  */
 int store_blob_publish(store_blobs *b, const char *hash, const char *src, int replace, store_dirset *dirs,
                        rs_err *err);
@@ -105,7 +112,7 @@ void store_blob_remove(store_blobs *b, const char *hash);
 int store_blob_exists(store_blobs *b, const char *hash);
 /* Add every directory of src to dst (RS_ENOMEM). */
 int store_dirset_merge(store_dirset *dst, const store_dirset *src);
-/* fsync every directory in dirs, then empty it. */
+/* fsync every directory in dirs, then unlink its tmp/ names (not on failure) and empty it. */
 int store_blob_sync_dirs(store_blobs *b, store_dirset *dirs, rs_err *err);
 void store_dirset_free(store_dirset *d);
 

@@ -3,23 +3,28 @@
  *
  * An ingest thread has its file written (not yet fsync'ed) in its tmp/ pool slot, whose name
  * is already durable, and its record parsed; it queues a store_pending, fsyncs its file while
- * the committer works, and sleeps. The committer takes everything queued, writes all the index
- * rows in one transaction whose COMMIT is fsync'ed, waits for the batch's file fsyncs (running
- * meanwhile in the ingest threads), and wakes every submitter with its outcome: the two flushes
- * an instance needs run at the same time instead of one after the other. Then, off the answer
- * path, it moves the files into objects/ and fsyncs the directories it touched. Under load a
- * batch holds everything that arrived during the previous one, so the COMMIT is shared by all
- * concurrent associations.
+ * the committer works, and sleeps until its batch is committed. The committer takes everything
+ * queued, writes all the index rows in one transaction whose COMMIT is fsync'ed, links the
+ * files into objects/ and wakes the submitters: the two flushes an instance needs (file, index)
+ * run at the same time. It hands the directories it touched to the syncer thread, which
+ * fsyncs them, then unlinks the files' slot names and refills the pool, off the path of both
+ * the answers and the next batch. Under load a batch holds everything that arrived during the
+ * previous one, so the COMMIT is shared by all concurrent associations.
+ *
+ * Settling. Rows have increasing sequence numbers; the index keeps a mark below which every
+ * row's file is fsync'ed and durable in objects/. A batch is settled once its submitters'
+ * fsyncs have returned and the syncer has synced its directories; the mark is raised inside
+ * a later batch's transaction (no extra flush).
  *
  * Invariants (what a crash can leave, before recovery):
- *   answered success  =>  row committed and file durable (in objects/ or its tmp/ slot)
- *   file in objects/  =>  row committed and file durable (files move only after both)
- *   row committed     =>  file durable, or the row is "unsettled"
- * A row is settled once its file is durable under its objects/ name: each batch marks every
- * row of the batches before it settled (they were moved and their directories synced before
- * it began). A crash can leave an unsettled row whose file never became durable (never
- * answered); store_open drops such rows (no file in objects/ after store_blob_recover) before
- * anything reads the index, which restores "row committed => file durable".
+ *   answered success  =>  row committed, file fsync'ed, with a durable name (its slot name,
+ *                         unlinked only once the objects/ name is durable)
+ *   file in objects/  =>  row committed (files are linked only after COMMIT)
+ *   row settled       =>  file whole and durable in objects/
+ *   row not settled   =>  possibly a file that never became durable: never answered
+ * store_open (store.c) moves committed files left in tmp/, then re-hashes the files of the
+ * unsettled rows and removes the rows whose file is missing or cut short, which restores
+ * "row committed => file durable" before anything reads the index.
  */
 #ifndef STORE_COMMIT_H
 #define STORE_COMMIT_H
