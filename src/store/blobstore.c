@@ -213,6 +213,19 @@ static int create_slots(store_blobs *b, pool_slot *v, size_t n, rs_err *err)
     return rc;
 }
 
+int store_blobs_prepare(store_blobs *b, rs_err *err)
+{
+    if (faccessat(b->objects_fd, "ff", F_OK, 0) == 0)
+        return RS_OK; /* made before (ff is the last) */
+    for (int i = 0; i < 256; i++) {
+        char ab[3];
+        snprintf(ab, sizeof ab, "%02x", i);
+        if (mkdirat(b->objects_fd, ab, DIR_MODE) != 0 && errno != EEXIST)
+            return sys_err(err, "cannot create objects/", ab);
+    }
+    return fsync_fd(b->objects_fd, "objects/", err);
+}
+
 int store_blobs_refill(store_blobs *b, rs_err *err)
 {
     pthread_mutex_lock(&b->mu);

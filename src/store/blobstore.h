@@ -53,6 +53,13 @@ void store_blobs_close(store_blobs *b);
 int store_hash_valid(const char *s);
 
 /*
+ * Create the 256 first-level directories objects/00 .. objects/ff if they are not there (once
+ * per data directory): an ingest then makes at most one directory (objects/ab/cd) and never
+ * dirties objects/ itself. The second level (65,536) is made as needed.
+ */
+int store_blobs_prepare(store_blobs *b, rs_err *err);
+
+/*
  * Create pool slots (empty tmp/ files, then one fsync of tmp/) when fewer than a low mark are
  * left. Ingests take slots; the committer calls this after each batch, store_open at start.
  * Slots still unused at store_blobs_close are deleted.

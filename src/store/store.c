@@ -183,6 +183,8 @@ static int recover(store *s, rs_err *err)
     if (rc == RS_OK)
         rc = settle_rows(s, err);
     if (rc == RS_OK)
+        rc = store_blobs_prepare(s->blobs, err);
+    if (rc == RS_OK)
         rc = store_blobs_refill(s->blobs, err);
     return rc;
 }
