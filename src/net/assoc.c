@@ -46,20 +46,28 @@ static int wait_readable(assoc *a, int timeout_ms)
 /* Read exactly n bytes. RS_ETRUNC when the peer closed the connection first. */
 static int read_full(assoc *a, uint8_t *p, size_t n, rs_err *err)
 {
+    /* plain TCP: try first, wait only when nothing is there (during a data set the bytes
+       usually are: one poll per read would be a syscall for nothing) */
+    int waited = a->tls != NULL;
     while (n > 0) {
-        int rc = wait_readable(a, a->timeout_ms);
-        if (rc == RS_ELIMIT)
-            return rs_err_set(err, RS_ELIMIT, "%s: no data from the peer for %d ms", a->peer_addr, a->timeout_ms);
-        if (rc)
-            return rs_err_set(err, RS_EIO, "%s: %s", a->peer_addr, strerror(errno));
-        ssize_t r = a->tls ? net_tls_read(a->tls, p, n) : recv(a->fd, p, n, 0);
+        if (waited) {
+            int rc = wait_readable(a, a->timeout_ms);
+            if (rc == RS_ELIMIT)
+                return rs_err_set(err, RS_ELIMIT, "%s: no data from the peer for %d ms", a->peer_addr,
+                                  a->timeout_ms);
+            if (rc)
+                return rs_err_set(err, RS_EIO, "%s: %s", a->peer_addr, strerror(errno));
+        }
+        ssize_t r = a->tls ? net_tls_read(a->tls, p, n) : recv(a->fd, p, n, waited ? 0 : MSG_DONTWAIT);
         if (r == 0)
             return rs_err_set(err, RS_ETRUNC, "%s: connection closed by the peer", a->peer_addr);
         if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN)
+            waited = errno == EAGAIN || errno == EWOULDBLOCK || a->tls;
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
             return rs_err_set(err, RS_EIO, "%s: %s", a->peer_addr, strerror(errno));
         }
+        waited = a->tls != NULL;
         p += r;
         n -= (size_t)r;
     }

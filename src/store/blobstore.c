@@ -1,5 +1,5 @@
 /*
- * blobstore.c - object files: tmp/ -> objects/ with a rename at each step (see blobstore.h).
+ * blobstore.c - object files: a pool of empty tmp/ files -> objects/ (see blobstore.h).
  *
  * Directories are held open (tmp_fd, objects_fd) and every name is resolved relative to them
  * (openat, renameat...): paths are built once, short, and fsync of a directory is a plain
@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,33 @@
 #define PART_SUFFIX ".part"
 #define READY_SUFFIX ".ready"
 #define COPY_CHUNK (1u << 20)
+/* Pool of empty files whose names are already durable: refilled to POOL_HIGH below POOL_LOW. */
+#define POOL_LOW 16
+#define POOL_HIGH 48
+/* Start write-back every this many bytes, so that the final fsync waits only for the tail. */
+#define WRITEBACK_CHUNK (256u << 10)
+
+typedef struct pool_slot {
+    int fd;
+    char name[STORE_TMP_NAME];
+} pool_slot;
+
+/* A committed file not yet moved into objects/: readers find it here by its hash. */
+typedef struct pending_obj {
+    char hash[STORE_HASH_HEX + 1];
+    char name[STORE_TMP_NAME];
+} pending_obj;
 
 struct store_blobs {
     char *datadir;
     int tmp_fd;
     int objects_fd;
     uint64_t max_size;
+    pthread_mutex_t mu;          /* pool and pending */
+    pool_slot pool[POOL_HIGH];
+    size_t n_pool;
+    pending_obj *pending;
+    size_t n_pending, cap_pending;
 };
 
 struct store_blob {
@@ -41,8 +63,9 @@ struct store_blob {
     int fd;
     EVP_MD_CTX *md;
     uint64_t size;
+    uint64_t kicked;             /* bytes handed to write-back so far */
     int failed;                  /* a write failed or passed the cap: only abort remains */
-    char name[48];               /* <random>.part, relative to tmp/ */
+    char name[STORE_TMP_NAME];   /* <random>.part, relative to tmp/ */
     char path[PATH_MAX];         /* full path of the .part, for the parser */
     char hash[STORE_HASH_HEX + 1];
 };
@@ -123,6 +146,7 @@ int store_blobs_open(const char *datadir, uint64_t max_size, store_blobs **out, 
     }
     b->tmp_fd = b->objects_fd = -1;
     b->max_size = max_size ? max_size : DEFAULT_MAX_SIZE;
+    pthread_mutex_init(&b->mu, NULL);
     int rc = open_dir(datadir, "tmp", &b->tmp_fd, err);
     if (rc == RS_OK)
         rc = open_dir(datadir, "objects", &b->objects_fd, err);
@@ -138,6 +162,12 @@ void store_blobs_close(store_blobs *b)
 {
     if (!b)
         return;
+    for (size_t i = 0; i < b->n_pool; i++) { /* unused slots: a clean stop leaves tmp/ empty */
+        unlinkat(b->tmp_fd, b->pool[i].name, 0);
+        close(b->pool[i].fd);
+    }
+    free(b->pending);
+    pthread_mutex_destroy(&b->mu);
     if (b->tmp_fd >= 0)
         close(b->tmp_fd);
     if (b->objects_fd >= 0)
@@ -149,14 +179,74 @@ void store_blobs_close(store_blobs *b)
 /* ---- writing ---------------------------------------------------------------------------------- */
 
 /* tmp/<32 random hex digits>.part: unguessable, so O_EXCL never meets another reception. */
-static int random_name(store_blob *w, rs_err *err)
+static int random_name(char name[STORE_TMP_NAME], rs_err *err)
 {
     unsigned char rnd[16];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         return rs_err_set(err, RS_EIO, "getrandom: %s", strerror(errno));
-    hex(rnd, sizeof rnd, w->name);
-    strcat(w->name, PART_SUFFIX);
-    snprintf(w->path, sizeof w->path, "%s/tmp/%s", w->b->datadir, w->name);
+    hex(rnd, sizeof rnd, name);
+    strcat(name, PART_SUFFIX);
+    return RS_OK;
+}
+
+/* n new empty files in tmp/, their names made durable by one fsync of tmp/. */
+static int create_slots(store_blobs *b, pool_slot *v, size_t n, rs_err *err)
+{
+    int rc = RS_OK;
+    size_t k = 0;
+    for (; k < n && rc == RS_OK; k++) {
+        rc = random_name(v[k].name, err);
+        if (rc)
+            break;
+        v[k].fd = openat(b->tmp_fd, v[k].name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
+        if (v[k].fd < 0)
+            rc = sys_err(err, "cannot create tmp/", v[k].name);
+    }
+    if (rc == RS_OK)
+        rc = fsync_fd(b->tmp_fd, "tmp/", err);
+    if (rc)
+        for (size_t i = 0; i < k; i++)
+            if (v[i].fd >= 0) {
+                unlinkat(b->tmp_fd, v[i].name, 0);
+                close(v[i].fd);
+            }
+    return rc;
+}
+
+int store_blobs_prepare(store_blobs *b, rs_err *err)
+{
+    if (faccessat(b->objects_fd, "ff", F_OK, 0) == 0)
+        return RS_OK; /* made before (ff is the last) */
+    for (int i = 0; i < 256; i++) {
+        char ab[3];
+        snprintf(ab, sizeof ab, "%02x", i);
+        if (mkdirat(b->objects_fd, ab, DIR_MODE) != 0 && errno != EEXIST)
+            return sys_err(err, "cannot create objects/", ab);
+    }
+    return fsync_fd(b->objects_fd, "objects/", err);
+}
+
+int store_blobs_refill(store_blobs *b, rs_err *err)
+{
+    pthread_mutex_lock(&b->mu);
+    size_t have = b->n_pool;
+    pthread_mutex_unlock(&b->mu);
+    if (have >= POOL_LOW)
+        return RS_OK;
+    pool_slot fresh[POOL_HIGH];
+    size_t n = POOL_HIGH - have;
+    int rc = create_slots(b, fresh, n, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&b->mu);
+    size_t i = 0;
+    for (; i < n && b->n_pool < POOL_HIGH; i++)
+        b->pool[b->n_pool++] = fresh[i];
+    pthread_mutex_unlock(&b->mu);
+    for (; i < n; i++) { /* the pool filled up meanwhile (cannot happen with one refiller) */
+        unlinkat(b->tmp_fd, fresh[i].name, 0);
+        close(fresh[i].fd);
+    }
     return RS_OK;
 }
 
@@ -166,6 +256,17 @@ static void blob_free(store_blob *w)
         close(w->fd);
     EVP_MD_CTX_free(w->md);
     free(w);
+}
+
+/* A slot from the pool, or a new one (with its own fsync of tmp/) when the pool is empty. */
+static int take_slot(store_blobs *b, pool_slot *slot, rs_err *err)
+{
+    pthread_mutex_lock(&b->mu);
+    int have = b->n_pool > 0;
+    if (have)
+        *slot = b->pool[--b->n_pool];
+    pthread_mutex_unlock(&b->mu);
+    return have ? RS_OK : create_slots(b, slot, 1, err);
 }
 
 int store_blob_begin(store_blobs *b, store_blob **out, rs_err *err)
@@ -178,17 +279,16 @@ int store_blob_begin(store_blobs *b, store_blob **out, rs_err *err)
     w->fd = -1;
     int rc = (w->md = EVP_MD_CTX_new()) && EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) == 1
                  ? RS_OK : rs_err_set(err, RS_ENOMEM, "cannot start a SHA-256 digest");
+    pool_slot slot;
     if (rc == RS_OK)
-        rc = random_name(w, err);
-    if (rc == RS_OK) {
-        w->fd = openat(b->tmp_fd, w->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
-        if (w->fd < 0)
-            rc = sys_err(err, "cannot create", w->path);
-    }
+        rc = take_slot(b, &slot, err);
     if (rc) {
         blob_free(w);
         return rc;
     }
+    w->fd = slot.fd;
+    snprintf(w->name, sizeof w->name, "%s", slot.name);
+    snprintf(w->path, sizeof w->path, "%s/tmp/%s", b->datadir, w->name);
     *out = w;
     return RS_OK;
 }
@@ -211,6 +311,14 @@ int store_blob_write(store_blob *w, const void *data, size_t n, rs_err *err)
         return rs_err_set(err, RS_ENOMEM, "SHA-256 update failed");
     }
     w->size += n;
+    /* start write-back of what is complete, so that the fsync at the end has only the tail
+       to wait for (Linux; elsewhere the fsync simply writes everything) */
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (w->size - w->kicked >= WRITEBACK_CHUNK) {
+        sync_file_range(w->fd, (off64_t)w->kicked, (off64_t)(w->size - w->kicked), SYNC_FILE_RANGE_WRITE);
+        w->kicked = w->size;
+    }
+#endif
     return RS_OK;
 }
 
@@ -229,8 +337,6 @@ int store_blob_finish(store_blob *w, int64_t stamp_ns, store_blob_info *info, rs
                                 {.tv_sec = stamp_ns / 1000000000, .tv_nsec = stamp_ns % 1000000000}};
     if (stamp_ns > 0 && futimens(w->fd, times) != 0)
         return sys_err(err, "cannot set the time of", w->path);
-    if (fsync(w->fd) != 0)
-        return sys_err(err, "cannot fsync", w->path);
     if (fstat(w->fd, &st) != 0)
         return sys_err(err, "cannot stat", w->path);
     snprintf(info->hash, sizeof info->hash, "%s", w->hash);
@@ -245,22 +351,23 @@ const char *store_blob_tmp_path(const store_blob *w)
     return w->path;
 }
 
-int store_blob_seal(store_blob *w, rs_err *err)
+const char *store_blob_name(const store_blob *w)
 {
-    char ready[STORE_HASH_HEX + 8];
-    int rc = RS_OK;
-    if (w->failed || !w->hash[0]) {
-        rc = rs_err_set(err, RS_EINVAL, "seal of an unfinished object");
-        unlinkat(w->b->tmp_fd, w->name, 0);
-    } else {
-        ready_name(w->hash, ready);
-        if (renameat(w->b->tmp_fd, w->name, w->b->tmp_fd, ready) != 0) {
-            rc = sys_err(err, "cannot rename", w->path);
-            unlinkat(w->b->tmp_fd, w->name, 0);
-        }
-    }
-    blob_free(w);
-    return rc;
+    return w->name;
+}
+
+int store_blob_sync(store_blob *w, rs_err *err)
+{
+    if (fsync(w->fd) != 0)
+        return sys_err(err, "cannot fsync", w->path);
+    posix_fadvise(w->fd, 0, 0, POSIX_FADV_DONTNEED);
+    return RS_OK;
+}
+
+void store_blob_close(store_blob *w)
+{
+    if (w)
+        blob_free(w);
 }
 
 void store_blob_abort(store_blob *w)
@@ -295,8 +402,34 @@ static int dirset_add(store_dirset *d, const char *rel)
     return RS_OK;
 }
 
+static int dirset_gone(store_dirset *d, const char *name)
+{
+    if (d->n_gone == d->cap_gone) {
+        size_t cap = d->cap_gone ? d->cap_gone * 2 : 32;
+        char(*ng)[STORE_HASH_HEX + 8] = realloc(d->gone, cap * sizeof *ng);
+        if (!ng)
+            return RS_ENOMEM;
+        d->gone = ng;
+        d->cap_gone = cap;
+    }
+    snprintf(d->gone[d->n_gone++], sizeof d->gone[0], "%s", name);
+    return RS_OK;
+}
+
+int store_dirset_merge(store_dirset *dst, const store_dirset *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if (dirset_add(dst, src->dir[i]))
+            return RS_ENOMEM;
+    for (size_t i = 0; i < src->n_gone; i++)
+        if (dirset_gone(dst, src->gone[i]))
+            return RS_ENOMEM;
+    return RS_OK;
+}
+
 void store_dirset_free(store_dirset *d)
 {
+    free(d->gone);
     free(d->dir);
     memset(d, 0, sizeof *d);
 }
@@ -326,13 +459,33 @@ static int object_exists(store_blobs *b, const char *rel)
     return faccessat(b->objects_fd, rel, F_OK, 0) == 0;
 }
 
-int store_blob_publish(store_blobs *b, const char *hash, int replace, store_dirset *dirs, rs_err *err)
+void store_blob_remove(store_blobs *b, const char *hash)
 {
-    char rel[STORE_HASH_HEX + 8], ready[STORE_HASH_HEX + 8];
+    char rel[STORE_HASH_HEX + 8];
+    if (!store_hash_valid(hash))
+        return;
+    object_rel(hash, rel);
+    unlinkat(b->objects_fd, rel, 0);
+}
+
+int store_blob_exists(store_blobs *b, const char *hash)
+{
+    char rel[STORE_HASH_HEX + 8];
+    if (!store_hash_valid(hash))
+        return 0;
+    object_rel(hash, rel);
+    return object_exists(b, rel);
+}
+
+int store_blob_publish(store_blobs *b, const char *hash, const char *src, int replace, store_dirset *dirs,
+                       rs_err *err)
+{
+    char rel[STORE_HASH_HEX + 8], ready_buf[STORE_HASH_HEX + 8];
     if (!store_hash_valid(hash))
         return rs_err_set(err, RS_EINVAL, "not a content hash: %.80s", hash);
     object_rel(hash, rel);
-    ready_name(hash, ready);
+    ready_name(hash, ready_buf);
+    const char *ready = src ? src : ready_buf;
     if (!replace && object_exists(b, rel)) {
         /* same bytes as the object we keep: the extra copy goes */
         if (unlinkat(b->tmp_fd, ready, 0) != 0 && errno != ENOENT)
@@ -342,8 +495,10 @@ int store_blob_publish(store_blobs *b, const char *hash, int replace, store_dirs
     int rc = make_prefix_dirs(b, hash, dirs, err);
     if (rc)
         return rc;
-    if (renameat(b->tmp_fd, ready, b->objects_fd, rel) == 0)
-        return RS_OK;
+    if (linkat(b->tmp_fd, ready, b->objects_fd, rel, 0) == 0)
+        return dirset_gone(dirs, ready) ? rs_err_set(err, RS_ENOMEM, "out of memory") : RS_OK;
+    if (errno == EEXIST && renameat(b->tmp_fd, ready, b->objects_fd, rel) == 0)
+        return RS_OK; /* replace: the object exists (same bytes), this file's mtime wins */
     if (errno == ENOENT && object_exists(b, rel))
         return RS_OK; /* an identical copy was published first */
     return errno == ENOENT ? rs_err_set(err, RS_ENOTFOUND, "tmp/%s is missing", ready)
@@ -361,7 +516,12 @@ int store_blob_sync_dirs(store_blobs *b, store_dirset *dirs, rs_err *err)
         rc = fsync_fd(fd, rel, err);
         close(fd);
     }
-    dirs->n = 0;
+    /* the objects/ names are durable: the tmp/ ones can go (on failure they stay, and the next
+       start finds the files there, hashes them and keeps the object) */
+    for (size_t i = 0; i < dirs->n_gone && rc == RS_OK; i++)
+        if (unlinkat(b->tmp_fd, dirs->gone[i], 0) != 0 && errno != ENOENT)
+            rc = sys_err(err, "cannot remove tmp/", dirs->gone[i]);
+    dirs->n = dirs->n_gone = 0;
     return rc;
 }
 
@@ -375,6 +535,59 @@ int store_blob_path(const store_blobs *b, const char *hash, char *out, size_t ca
     return n > 0 && (size_t)n < cap ? RS_OK : RS_ELIMIT;
 }
 
+static size_t pending_find(const store_blobs *b, const char *hash)
+{
+    size_t i = 0;
+    while (i < b->n_pending && strcmp(b->pending[i].hash, hash) != 0)
+        i++;
+    return i;
+}
+
+int store_blob_pending(store_blobs *b, const char *hash, const char *name)
+{
+    int rc = RS_OK;
+    pthread_mutex_lock(&b->mu);
+    size_t i = pending_find(b, hash);
+    if (!name) {
+        if (i < b->n_pending)
+            b->pending[i] = b->pending[--b->n_pending];
+    } else if (i == b->n_pending) {
+        if (b->n_pending == b->cap_pending) {
+            size_t cap = b->cap_pending ? b->cap_pending * 2 : 64;
+            pending_obj *np = realloc(b->pending, cap * sizeof *np);
+            if (np) {
+                b->pending = np;
+                b->cap_pending = cap;
+            }
+        }
+        if (b->n_pending < b->cap_pending) {
+            pending_obj *p = &b->pending[b->n_pending++];
+            snprintf(p->hash, sizeof p->hash, "%s", hash);
+            snprintf(p->name, sizeof p->name, "%s", name);
+        } else {
+            rc = RS_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+/* Open a committed file still in the pool (between COMMIT and its move into objects/). */
+static int open_pending(store_blobs *b, const char *hash)
+{
+    char name[STORE_TMP_NAME] = "";
+    pthread_mutex_lock(&b->mu);
+    size_t i = pending_find(b, hash);
+    if (i < b->n_pending)
+        snprintf(name, sizeof name, "%s", b->pending[i].name);
+    pthread_mutex_unlock(&b->mu);
+    if (!name[0]) {
+        errno = ENOENT;
+        return -1;
+    }
+    return openat(b->tmp_fd, name, O_RDONLY | O_CLOEXEC);
+}
+
 int store_blob_open(store_blobs *b, const char *hash, int *fd, rs_err *err)
 {
     char rel[STORE_HASH_HEX + 8], ready[STORE_HASH_HEX + 8];
@@ -386,6 +599,9 @@ int store_blob_open(store_blobs *b, const char *hash, int *fd, rs_err *err)
     /* the committer may move the file between our two looks: look again */
     for (int attempt = 0; attempt < 3; attempt++) {
         *fd = openat(b->objects_fd, rel, O_RDONLY | O_CLOEXEC);
+        if (*fd >= 0 || errno != ENOENT)
+            break;
+        *fd = open_pending(b, hash);
         if (*fd >= 0 || errno != ENOENT)
             break;
         *fd = openat(b->tmp_fd, ready, O_RDONLY | O_CLOEXEC);
@@ -440,35 +656,65 @@ static int has_suffix(const char *s, const char *suf)
     return n >= k && strcmp(s + n - k, suf) == 0;
 }
 
+/* A file of tmp/ that a crash left: complete and committed (published now), or not (deleted). */
+static int recover_file(store_blobs *b, const char *name, const char *hash, store_blob_indexed_fn indexed,
+                        void *ctx, store_blob_recovery *rep, store_dirset *dirs, rs_err *err)
+{
+    int yes = 0;
+    int rc = indexed(ctx, hash, &yes, err);
+    if (rc)
+        return rc;
+    if (yes) {
+        rc = store_blob_publish(b, hash, name, 0, dirs, err);
+        rep->ready_published += rc == RS_OK;
+        return rc;
+    }
+    if (unlinkat(b->tmp_fd, name, 0) != 0)
+        return sys_err(err, "cannot remove tmp/", name);
+    if (has_suffix(name, PART_SUFFIX))
+        rep->parts_deleted++;
+    else
+        rep->ready_deleted++;
+    return RS_OK;
+}
+
+/*
+ * A pool file: empty (an unused slot, or a reception that had not started) is deleted; one with
+ * bytes is identified by hashing it, since its committed row knows it by its hash only. An
+ * interrupted reception hashes to nothing indexed and goes.
+ */
+static int recover_part(store_blobs *b, const char *name, store_blob_indexed_fn indexed, void *ctx,
+                        store_blob_recovery *rep, store_dirset *dirs, rs_err *err)
+{
+    char hash[STORE_HASH_HEX + 1];
+    uint64_t size = 0;
+    int fd = openat(b->tmp_fd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_err(err, "cannot open tmp/", name);
+    int rc = store_blob_hash_fd(fd, hash, &size, err);
+    close(fd);
+    if (rc)
+        return rc;
+    if (size > 0)
+        return recover_file(b, name, hash, indexed, ctx, rep, dirs, err);
+    if (unlinkat(b->tmp_fd, name, 0) != 0)
+        return sys_err(err, "cannot remove tmp/", name);
+    return RS_OK;
+}
+
 /* One entry of tmp/ after a crash. */
 static int recover_entry(store_blobs *b, const char *name, store_blob_indexed_fn indexed, void *ctx,
                          store_blob_recovery *rep, store_dirset *dirs, rs_err *err)
 {
-    if (has_suffix(name, PART_SUFFIX)) {
-        if (unlinkat(b->tmp_fd, name, 0) != 0)
-            return sys_err(err, "cannot remove tmp/", name);
-        rep->parts_deleted++;
-        return RS_OK;
-    }
+    if (has_suffix(name, PART_SUFFIX))
+        return recover_part(b, name, indexed, ctx, rep, dirs, err);
     char hash[STORE_HASH_HEX + 1];
     if (!has_suffix(name, READY_SUFFIX) || strlen(name) != STORE_HASH_HEX + strlen(READY_SUFFIX))
         return RS_OK; /* not ours: leave it */
     snprintf(hash, sizeof hash, "%.*s", STORE_HASH_HEX, name);
     if (!store_hash_valid(hash))
         return RS_OK;
-    int yes = 0;
-    int rc = indexed(ctx, hash, &yes, err);
-    if (rc)
-        return rc;
-    if (yes) {
-        rc = store_blob_publish(b, hash, 0, dirs, err);
-        rep->ready_published += rc == RS_OK;
-        return rc;
-    }
-    if (unlinkat(b->tmp_fd, name, 0) != 0)
-        return sys_err(err, "cannot remove tmp/", name);
-    rep->ready_deleted++;
-    return RS_OK;
+    return recover_file(b, name, hash, indexed, ctx, rep, dirs, err);
 }
 
 int store_blob_recover(store_blobs *b, store_blob_indexed_fn indexed, void *ctx,

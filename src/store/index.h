@@ -42,6 +42,7 @@ typedef struct store_sop_state {
 typedef struct store_put_result {
     int version;                      /* version number given to the row */
     int current;                      /* the row is the current version */
+    int64_t seq;                      /* the row's sequence number: increases with each put */
     char prev_hash[STORE_HASH_HEX + 1]; /* the hash that was current before, "" if none */
 } store_put_result;
 
@@ -86,6 +87,16 @@ struct store_index_ops {
     /* Bring derived values (counts, sizes, ModalitiesInStudy...) up to date, then commit durably. */
     int (*commit)(store_index *ix, rs_err *err);
     void (*rollback)(store_index *ix);
+    /*
+     * Inside a batch: the rows up to sequence number upto (-1: every row committed before this
+     * batch) are settled, their files durable in objects/. Rows put after the last settle are
+     * what store_open checks after a crash.
+     */
+    int (*settle)(store_index *ix, int64_t upto, rs_err *err);
+    /* Inside a batch: remove the row(s) of this hash (versions renumbered, counts redone). */
+    int (*drop)(store_index *ix, const char *hash, rs_err *err);
+    /* Before the committer starts: call fn with the hash of every row not settled. */
+    int (*unsettled)(store_index *ix, int (*fn)(void *ctx, const char *hash), void *ctx, rs_err *err);
     /* Housekeeping (checkpoints), run by the committer after it has answered a batch. */
     void (*maintain)(store_index *ix);
 

@@ -37,6 +37,10 @@ enum {
     W_SERIES_DERIVED,
     W_STUDY_DERIVED,
     W_PATIENT_DERIVED,
+    W_SETTLE,
+    W_DROP_FIND,
+    W_DROP_JSON,
+    W_DROP_ROW,
     W_COUNT
 };
 
@@ -348,6 +352,17 @@ static const char SQL_PATIENT_DERIVED[] =
     "size_bytes = (SELECT coalesce(sum(size_bytes), 0) FROM studies WHERE patient = ?1) "
     "WHERE id = ?1";
 
+/* The highest instance row id whose file is known durable in objects/ (see index.h: settle). */
+static const char SQL_SETTLE[] =
+    "INSERT INTO ingest_mark(k, settled) "
+    "VALUES(0, CASE WHEN ?1 < 0 THEN (SELECT coalesce(max(id), 0) FROM instances) ELSE ?1 END) "
+    "ON CONFLICT(k) DO UPDATE SET settled = excluded.settled";
+static const char SQL_UNSETTLED[] =
+    "SELECT hash FROM instances WHERE id > coalesce((SELECT settled FROM ingest_mark WHERE k = 0), 0)";
+static const char SQL_DROP_FIND[] = "SELECT id, series, sop_uid FROM instances WHERE hash = ?1";
+static const char SQL_DROP_JSON[] = "DELETE FROM instance_json WHERE instance = ?1";
+static const char SQL_DROP_ROW[] = "DELETE FROM instances WHERE id = ?1";
+
 static int prepare_one(sqlite_index *x, int which, const char *sql, rs_err *err)
 {
     if (sqlite3_prepare_v3(x->w, sql, -1, SQLITE_PREPARE_PERSISTENT, &x->st[which], NULL) != SQLITE_OK)
@@ -367,6 +382,8 @@ static int prepare_writes(sqlite_index *x, rs_err *err)
         {W_SOP_STATE, SQL_SOP_STATE}, {W_INSERT_JSON, SQL_INSERT_JSON}, {W_VERSIONS, SQL_VERSIONS},
         {W_SET_VERSION, SQL_SET_VERSION}, {W_SERIES_DERIVED, SQL_SERIES_DERIVED},
         {W_STUDY_DERIVED, SQL_STUDY_DERIVED}, {W_PATIENT_DERIVED, SQL_PATIENT_DERIVED},
+        {W_SETTLE, SQL_SETTLE}, {W_DROP_FIND, SQL_DROP_FIND}, {W_DROP_JSON, SQL_DROP_JSON},
+        {W_DROP_ROW, SQL_DROP_ROW},
     };
     rs_buf sql = RS_BUF_INIT;
     int rc = RS_OK;
@@ -457,6 +474,10 @@ static int writer_setup(sqlite_index *x, rs_err *err)
     /* outside the versioned schema: trash marks are not rebuilt from objects/ but from DATA/trash/ */
     if (rc == RS_OK)
         rc = exec(x->w, "CREATE TABLE IF NOT EXISTS trash(study_uid TEXT PRIMARY KEY)", err);
+    /* outside it too: where crash recovery starts checking rows against files (index.h: settle) */
+    if (rc == RS_OK)
+        rc = exec(x->w, "CREATE TABLE IF NOT EXISTS ingest_mark(k INTEGER PRIMARY KEY CHECK (k = 0), "
+                        "settled INTEGER NOT NULL)", err);
     sqlite3_wal_hook(x->w, wal_hook, x);
     return rc ? rc : prepare_writes(x, err);
 }
@@ -660,7 +681,7 @@ static int renumber(sqlite_index *x, const char *sop, int64_t new_id, store_put_
 
 static int put_rows(sqlite_index *x, const store_record *rec, store_put_result *res)
 {
-    int64_t patient, study, series, inst;
+    int64_t patient, study, series, inst = 0;
     int rc = upsert(x, W_UPSERT_PATIENT, STORE_LEVEL_PATIENT, rec, 0, &patient);
     if (rc == RS_OK)
         rc = upsert(x, W_UPSERT_STUDY, STORE_LEVEL_STUDY, rec, patient, &study);
@@ -670,6 +691,7 @@ static int put_rows(sqlite_index *x, const store_record *rec, store_put_result *
         rc = insert_instance(x, rec, series, &inst);
     if (rc == RS_OK)
         rc = renumber(x, store_record_str(rec, DCM_TAG_SOP_INSTANCE_UID), inst, res);
+    res->seq = inst; /* rowids grow: the largest so far + 1 */
     return rc;
 }
 
@@ -687,6 +709,92 @@ static int sq_put(store_index *ix, const store_record *rec, store_put_result *re
     rc = rc == RS_ENOMEM ? rs_err_set(err, rc, "out of memory") : sq_err(x->w, err, "adding an instance");
     exec(x->w, "ROLLBACK TO put; RELEASE put", NULL);
     x->touched.n = touched;
+    return rc;
+}
+
+static int sq_settle(store_index *ix, int64_t upto, rs_err *err)
+{
+    sqlite_index *x = (sqlite_index *)ix;
+    sqlite3_bind_int64(x->st[W_SETTLE], 1, upto);
+    return step_done(x->st[W_SETTLE]) == RS_OK ? RS_OK : sq_err(x->w, err, "marking rows settled");
+}
+
+/* The ids of the rows of one hash (normally one; one per SOP instance in theory). */
+static int drop_find(sqlite_index *x, const char *hash, version_row **rows, size_t *n, char ***sops)
+{
+    sqlite3_stmt *s = x->st[W_DROP_FIND];
+    size_t cap = 0;
+    int r, rc = RS_OK;
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+    while (rc == RS_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 2;
+            version_row *nr = realloc(*rows, cap * sizeof *nr);
+            char **ns = realloc(*sops, cap * sizeof *ns);
+            if (nr)
+                *rows = nr;
+            if (ns)
+                *sops = ns;
+            if (!nr || !ns) {
+                rc = RS_ENOMEM;
+                break;
+            }
+        }
+        (*rows)[*n].id = sqlite3_column_int64(s, 0);
+        (*rows)[*n].series = sqlite3_column_int64(s, 1);
+        if (!((*sops)[*n] = strdup((const char *)sqlite3_column_text(s, 2)))) {
+            rc = RS_ENOMEM;
+            break;
+        }
+        (*n)++;
+    }
+    if (rc == RS_OK && r != SQLITE_DONE)
+        rc = RS_EIO;
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int sq_drop(store_index *ix, const char *hash, rs_err *err)
+{
+    sqlite_index *x = (sqlite_index *)ix;
+    version_row *rows = NULL;
+    char **sops = NULL;
+    size_t n = 0;
+    int rc = drop_find(x, hash, &rows, &n, &sops);
+    for (size_t i = 0; i < n && rc == RS_OK; i++) {
+        sqlite3_bind_int64(x->st[W_DROP_JSON], 1, rows[i].id);
+        sqlite3_bind_int64(x->st[W_DROP_ROW], 1, rows[i].id);
+        rc = step_done(x->st[W_DROP_JSON]);
+        if (rc == RS_OK)
+            rc = step_done(x->st[W_DROP_ROW]);
+        if (rc == RS_OK)
+            rc = idset_add(&x->touched, rows[i].series);
+        store_put_result res = {0};
+        if (rc == RS_OK) /* the remaining versions: numbered again, the last made current */
+            rc = renumber(x, sops[i], -1, &res);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(sops[i]);
+    free(sops);
+    free(rows);
+    return rc == RS_OK ? RS_OK
+           : rc == RS_ENOMEM ? rs_err_set(err, rc, "out of memory") : sq_err(x->w, err, "removing a row");
+}
+
+static int sq_unsettled(store_index *ix, int (*fn)(void *ctx, const char *hash), void *ctx, rs_err *err)
+{
+    sqlite_index *x = (sqlite_index *)ix;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(x->w, SQL_UNSETTLED, -1, &s, NULL) != SQLITE_OK)
+        return sq_err(x->w, err, "listing unsettled rows");
+    int r, rc = RS_OK;
+    while (rc == RS_OK && (r = sqlite3_step(s)) == SQLITE_ROW)
+        rc = fn(ctx, (const char *)sqlite3_column_text(s, 0));
+    if (rc == RS_OK && r != SQLITE_DONE)
+        rc = sq_err(x->w, err, "listing unsettled rows");
+    else if (rc < 0)
+        rc = rs_err_set(err, rc, "listing unsettled rows: %s", rs_strerror(rc));
+    sqlite3_finalize(s);
     return rc;
 }
 
@@ -1157,6 +1265,9 @@ const store_index_ops store_index_sqlite = {
     .commit = sq_commit,
     .rollback = sq_rollback,
     .maintain = sq_maintain,
+    .settle = sq_settle,
+    .drop = sq_drop,
+    .unsettled = sq_unsettled,
     .has_hash = sq_has_hash,
     .instance = sq_instance,
     .metadata = sq_metadata,

@@ -116,6 +116,63 @@ static int index_has_hash(void *ctx, const char *hash, int *yes, rs_err *err)
     return ix->ops->has_hash(ix, hash, yes, err);
 }
 
+typedef struct hash_list {
+    char (*v)[STORE_HASH_HEX + 1];
+    size_t n, cap;
+    store_blobs *blobs;
+} hash_list;
+
+/* An unsettled row: keep its hash when its file is not in objects/ or not whole there. */
+static int collect_fileless(void *ctx, const char *hash)
+{
+    hash_list *l = ctx;
+    char have[STORE_HASH_HEX + 1] = "";
+    int fd = -1;
+    if (store_blob_exists(l->blobs, hash) && store_blob_open(l->blobs, hash, &fd, NULL) == RS_OK) {
+        int rc = store_blob_hash_fd(fd, have, NULL, NULL);
+        close(fd);
+        if (rc == RS_OK && !strcmp(have, hash))
+            return 0;
+    }
+    if (rs_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v, 16))
+        return RS_ENOMEM;
+    snprintf(l->v[l->n++], sizeof l->v[0], "%s", hash);
+    return 0;
+}
+
+/*
+ * The rows committed after the last settle (commit.h): their files were being fsync'ed when
+ * the rows were written (and moved into objects/ right after), so a crash can have left a row
+ * whose file never became durable, or is there cut short. Such a submission was never
+ * answered (an answer waits for both flushes). After store_blob_recover every durable file of
+ * a committed row is in objects/: each unsettled row's file is re-hashed there (a few files:
+ * the last batches before the crash); the rows without a whole file are removed with what is
+ * left of the file, and everything is marked settled.
+ */
+static int settle_rows(store *s, rs_err *err)
+{
+    hash_list l = {.blobs = s->blobs};
+    store_index *ix = s->ix;
+    int rc = ix->ops->unsettled(ix, collect_fileless, &l, err);
+    if (rc == RS_OK)
+        rc = ix->ops->begin(ix, err);
+    for (size_t i = 0; i < l.n && rc == RS_OK; i++) {
+        rc = ix->ops->drop(ix, l.v[i], err);
+        store_blob_remove(s->blobs, l.v[i]);
+    }
+    if (rc == RS_OK)
+        rc = ix->ops->settle(ix, -1, err);
+    if (rc == RS_OK)
+        rc = ix->ops->commit(ix, err);
+    else
+        ix->ops->rollback(ix);
+    if (rc == RS_OK && l.n)
+        store_logf(s->opts.log, s->opts.log_ctx, RS_LOG_WARN,
+                   "recovery: %zu index rows without a durable file removed (never acknowledged)", l.n);
+    free(l.v);
+    return rc;
+}
+
 static int recover(store *s, rs_err *err)
 {
     store_blob_recovery rep;
@@ -125,6 +182,12 @@ static int recover(store *s, rs_err *err)
                    "recovery: %u interrupted receptions removed, %u committed objects moved into objects/, "
                    "%u never-acknowledged objects removed",
                    rep.parts_deleted, rep.ready_published, rep.ready_deleted);
+    if (rc == RS_OK)
+        rc = settle_rows(s, err);
+    if (rc == RS_OK)
+        rc = store_blobs_prepare(s->blobs, err);
+    if (rc == RS_OK)
+        rc = store_blobs_refill(s->blobs, err);
     return rc;
 }
 
@@ -372,7 +435,7 @@ static int64_t next_stamp(store *s)
     return next;
 }
 
-/* Finish the file, parse it, seal it as tmp/<hash>.ready; the blob is consumed either way. */
+/* Finish the file (not yet durable) and parse it; on failure the blob is aborted. */
 static int prepare(store_ingest *in, store_record **rec, rs_err *err)
 {
     store_blob_info info;
@@ -381,7 +444,7 @@ static int prepare(store_ingest *in, store_record **rec, rs_err *err)
     if (rc == RS_OK)
         rc = store_record_read(store_blob_tmp_path(in->blob), &in->s->opts.record, rec, err);
     /* a file whose meta group (from the C-STORE command) and data set disagree is refused
-       before it is sealed: the sender would believe in an instance nobody can find */
+       before it is committed: the sender would believe in an instance nobody can find */
     if (rc == RS_OK && in->expect_uid[0]) {
         const char *cls = store_record_str(*rec, DCM_TAG_SOP_CLASS_UID);
         const char *uid = store_record_str(*rec, DCM_TAG_SOP_INSTANCE_UID);
@@ -394,6 +457,7 @@ static int prepare(store_ingest *in, store_record **rec, rs_err *err)
                         store_record_str(*rec, DCM_TAG_STUDY_UID), in->expect_study);
     if (rc) {
         store_blob_abort(in->blob);
+        in->blob = NULL;
         return rc;
     }
     snprintf((*rec)->hash, sizeof (*rec)->hash, "%s", info.hash);
@@ -403,7 +467,12 @@ static int prepare(store_ingest *in, store_record **rec, rs_err *err)
         store_logf(in->s->opts.log, in->s->opts.log_ctx, RS_LOG_WARN,
                    "instance %s: header JSON over the size cap, not kept in the index",
                    store_record_str(*rec, DCM_TAG_SOP_INSTANCE_UID));
-    return store_blob_seal(in->blob, err);
+    return RS_OK;
+}
+
+static int sync_blob(void *ctx, rs_err *err)
+{
+    return store_blob_sync(ctx, err);
 }
 
 int store_ingest_commit(store_ingest *in, const char *source, store_ingest_result *res, rs_err *err)
@@ -413,13 +482,21 @@ int store_ingest_commit(store_ingest *in, const char *source, store_ingest_resul
     int rc = flush_head(in, err);
     if (rc == RS_OK)
         rc = prepare(in, &rec, err);
+    else
+        store_blob_abort(in->blob);
     if (rc == RS_OK) {
-        store_pending p = {.rec = rec, .source = source};
-        rc = store_commit_submit(s->commit, &p);
+        /* the file's fsync runs in this thread while the committer writes its row */
+        store_pending p = {.rec = rec, .source = source, .tmp_name = store_blob_name(in->blob)};
+        rc = store_commit_submit(s->commit, &p, sync_blob, in->blob);
         if (rc && err)
             *err = p.err;
         if (rc == RS_OK && res)
             fill_result(res, rec, &p);
+        /* committed: the committer moves (or, for a duplicate, removes) the file */
+        if (rc == RS_OK)
+            store_blob_close(in->blob);
+        else
+            store_blob_abort(in->blob);
     }
     store_record_free(rec);
     store_commit_leave(s->commit);

@@ -547,7 +547,17 @@ def object_files(data):
 
 
 def tmp_files(data):
-    return sorted(os.listdir(os.path.join(data, "tmp"))) if os.path.isdir(os.path.join(data, "tmp")) else []
+    """tmp/ without the store's pool of empty *.part slots (made ahead of time, so that an ingest
+    needs no directory fsync): the received bytes not yet in objects/, and anything else."""
+    tmp = os.path.join(data, "tmp")
+    out = []
+    for f in sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []:
+        try:
+            if not (f.endswith(".part") and os.path.getsize(os.path.join(tmp, f)) == 0):
+                out.append(f)
+        except FileNotFoundError:  # removed (or moved into objects/) since the listing
+            pass
+    return out
 
 
 def all_sops(port, work):
@@ -609,7 +619,9 @@ def group_store(port, work, sets, data):
     report(rc == 0 and found == want, f"C-FIND IMAGE finds every one of the {len(want)} instances sent",
            f"found {len(found)}, missing {sorted(want - found)[:3]}, extra {sorted(found - want)[:3]}")
     objs = object_files(data)
-    report(len(objs) == len(want) and not tmp_files(data), "one object file per instance, tmp/ empty",
+    # a stored file keeps its tmp/ slot name until its objects/ directory is fsync'ed, just after the answer
+    tmp_clean = wait_until(lambda: not tmp_files(data), 5)
+    report(len(objs) == len(want) and tmp_clean, "one object file per instance, tmp/ empty",
            f"{len(objs)} objects, tmp {tmp_files(data)[:3]}")
     # resending is a success that stores nothing new
     p = run(["storescu", "-aec", AET, "-to", "10", HOST, str(port), explicit[0]["path"]])
