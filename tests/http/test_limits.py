@@ -121,8 +121,8 @@ def main():
         if created:
             subprocess.run(["ip", "link", "del", DUMMY], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"1..{test_serve.n}")
-    return 1 if test_serve.failed else 0
+    print(f"1..{test_serve.tap.n}")
+    return 1 if test_serve.tap.failed else 0
 
 
 if __name__ == "__main__":
