@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -73,3 +74,14 @@ def http(method, url, body=None, headers=None, timeout=60):
             return Resp(r.status, r.headers, r.read())
     except urllib.error.HTTPError as e:
         return Resp(e.code, e.headers, e.read())
+
+
+def eventually(pred, secs=5.0, step=0.05):
+    """pred() until it is true or secs have passed; its last value. For what a server writes just
+    after answering (a log line follows the refusal the client has already seen)."""
+    end = time.monotonic() + secs
+    while True:
+        v = pred()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(step)

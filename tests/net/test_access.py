@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_serve import Server, free_port, make_instance, report, run  # noqa: E402
+from rstest import eventually  # noqa: E402
 
 import numpy as np  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
@@ -142,7 +143,7 @@ def main():
         report(p.returncode != 0 and b"Local Limit Exceeded" in p.stdout + p.stderr,
                f"with {PER_ADDR} associations open from one remote address, the next is rejected (2/3/2)",
                (p.stdout + p.stderr)[-300:])
-        report("too many associations from this address" in log(), "the per-address refusal is logged")
+        report(eventually(lambda: "too many associations from this address" in log()), "the per-address refusal is logged")
         report(echo("X", host="127.0.0.1").returncode == 0, "meanwhile loopback is served")
         for c in idle:
             c.close()
