@@ -36,35 +36,6 @@
 #define MANIFEST_MAX (1u << 30)
 #define MAX_AUDIT_FILES 100000
 
-typedef struct obj_list {
-    store_blob_info *v;
-    size_t n, cap;
-} obj_list;
-
-static int push(obj_list *l, const store_blob_info *info)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 1024;
-        store_blob_info *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv)
-            return RS_ENOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
-    l->v[l->n++] = *info;
-    return RS_OK;
-}
-
-static int collect(void *ctx, const store_blob_info *info)
-{
-    return push(ctx, info);
-}
-
-static int cmp_info(const void *a, const void *b)
-{
-    return strcmp(((const store_blob_info *)a)->hash, ((const store_blob_info *)b)->hash);
-}
-
 static int64_t stat_mtime_ns(const struct stat *st)
 {
     return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
@@ -274,7 +245,7 @@ static int cmp_hash(const void *a, const void *b)
 
 /* An indexed object the walk did not see: published since (its row was committed after the walk
    began), or gone from DATA (then only an earlier run may hold it). */
-static int unwalked(backup_ctx *b, const char *hash, obj_list *objs, rs_err *err)
+static int unwalked(backup_ctx *b, const char *hash, backup_objs *objs, rs_err *err)
 {
     store_blob_info key = {0};
     char path[PATH_MAX];
@@ -285,7 +256,7 @@ static int unwalked(backup_ctx *b, const char *hash, obj_list *objs, rs_err *err
         key.size = (uint64_t)st.st_size;
         key.mtime_ns = stat_mtime_ns(&st);
     }
-    return push(objs, &key) ? rs_err_set(err, RS_ENOMEM, "out of memory") : RS_OK;
+    return backup_objs_push(objs, &key) ? rs_err_set(err, RS_ENOMEM, "out of memory") : RS_OK;
 }
 
 /*
@@ -297,7 +268,7 @@ static int unwalked(backup_ctx *b, const char *hash, obj_list *objs, rs_err *err
  */
 static int backup_objects(backup_ctx *b, rs_err *err)
 {
-    obj_list objs = {0};
+    backup_objs objs = {0};
     store_blobs *blobs = NULL;
     backup_catalog *cat = NULL;
     char (*idx)[STORE_HASH_HEX + 1] = NULL;
@@ -305,7 +276,7 @@ static int backup_objects(backup_ctx *b, rs_err *err)
     uint64_t gaps = 0;
     int rc = store_blobs_open(b->data, 0, &blobs, err);
     if (rc == RS_OK)
-        rc = store_blob_walk(blobs, collect, &objs, err);
+        rc = store_blob_walk(blobs, backup_objs_collect, &objs, err);
     store_blobs_close(blobs);
     int snap = rc ? rc : b->o->no_index ? RS_ENOTFOUND : snapshot_db(b, "index.sqlite", err);
     if (snap != RS_OK && snap != RS_ENOTFOUND)
@@ -315,15 +286,15 @@ static int backup_objects(backup_ctx *b, rs_err *err)
     backup_catalog_close(cat);
     size_t walked = objs.n;
     if (rc == RS_OK)
-        qsort(objs.v, objs.n, sizeof *objs.v, cmp_info);
+        qsort(objs.v, objs.n, sizeof *objs.v, backup_objs_cmp);
     for (size_t i = 0; i < n_idx && rc == RS_OK; i++) {
         store_blob_info key = {0};
         snprintf(key.hash, sizeof key.hash, "%s", idx[i]);
-        if (!bsearch(&key, objs.v, walked, sizeof *objs.v, cmp_info))
+        if (!bsearch(&key, objs.v, walked, sizeof *objs.v, backup_objs_cmp))
             rc = unwalked(b, idx[i], &objs, err);
     }
     if (rc == RS_OK) {
-        qsort(objs.v, objs.n, sizeof *objs.v, cmp_info);
+        qsort(objs.v, objs.n, sizeof *objs.v, backup_objs_cmp);
         rs_progress_begin(&b->prog, "backup", objs.n, b->o->quiet);
         for (size_t i = 0; i < objs.n && rc == RS_OK; i++) {
             int listed;
@@ -467,7 +438,7 @@ static int trusted_key(const restore_opts *o, const uint8_t claimed[BACKUP_KEY_R
 }
 
 typedef struct restore_ctx {
-    obj_list restored;          /* the manifest's objects, in its (hash) order */
+    backup_objs restored;          /* the manifest's objects, in its (hash) order */
     int has_index;              /* the run has an index snapshot (restored with the files) */
     const char *from;
     const restore_opts *o;
@@ -496,7 +467,7 @@ static int restore_line(restore_ctx *r, char *line, rs_err *err)
                             (unsigned long long)got, size);
         store_blob_info info = {.size = got};
         snprintf(info.hash, sizeof info.hash, "%.64s", a);
-        if (rc == RS_OK && push(&r->restored, &info))
+        if (rc == RS_OK && backup_objs_push(&r->restored, &info))
             rc = rs_err_set(err, RS_ENOMEM, "out of memory");
         r->rep->objects++;
         r->rep->bytes += got;
@@ -580,7 +551,7 @@ static int snapshot_usable(restore_ctx *r, rs_err *err)
     for (size_t i = 0; ok && i < n; i++) {
         store_blob_info key = {0};
         snprintf(key.hash, sizeof key.hash, "%s", idx[i]);
-        ok = bsearch(&key, r->restored.v, r->restored.n, sizeof key, cmp_info) != NULL;
+        ok = bsearch(&key, r->restored.v, r->restored.n, sizeof key, backup_objs_cmp) != NULL;
     }
     free(idx);
     store *st = NULL;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../util/fdio.h"
+#include "../util/vec.h"
 
 #define CHUNK (64u << 10) /* under malloc's mmap threshold: objects are mostly small */
 
@@ -241,4 +242,24 @@ int backup_read_file(const char *path, size_t cap, uint8_t **out, size_t *n, rs_
     *out = buf;
     *n = (size_t)st.st_size;
     return RS_OK;
+}
+
+/* ---- object lists ------------------------------------------------------------------------------ */
+
+int backup_objs_push(backup_objs *l, const store_blob_info *info)
+{
+    if (rs_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v, 1024))
+        return RS_ENOMEM;
+    l->v[l->n++] = *info;
+    return RS_OK;
+}
+
+int backup_objs_collect(void *ctx, const store_blob_info *info)
+{
+    return backup_objs_push(ctx, info);
+}
+
+int backup_objs_cmp(const void *a, const void *b)
+{
+    return strcmp(((const store_blob_info *)a)->hash, ((const store_blob_info *)b)->hash);
 }

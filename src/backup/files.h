@@ -1,7 +1,8 @@
 /*
  * files.h - the file plumbing backup, restore, import and export share: copying while hashing
  * (SHA-256, the archive's object name), directories made on demand, a directory tree removed
- * (only trees this process created), the path of an object inside a data or backup directory.
+ * (only trees this process created), the path of an object inside a data or backup directory,
+ * lists of object descriptions.
  */
 #ifndef BACKUP_FILES_H
 #define BACKUP_FILES_H
@@ -46,5 +47,17 @@ int backup_dir_empty(const char *path);
 int backup_write_file(const char *path, const void *p, size_t n, int mode, rs_err *err);
 /* Read a whole small file (at most cap bytes: RS_ELIMIT above) into a malloc'ed buffer. */
 int backup_read_file(const char *path, size_t cap, uint8_t **out, size_t *n, rs_err *err);
+
+/* A growing list of object descriptions (a walk of objects/, a manifest's entries). */
+typedef struct backup_objs {
+    store_blob_info *v;
+    size_t n, cap;
+} backup_objs;
+/* Append a copy of *info: RS_OK or RS_ENOMEM. The list owns v: free(l->v). */
+int backup_objs_push(backup_objs *l, const store_blob_info *info);
+/* store_blob_walk's callback appending to the backup_objs ctx. */
+int backup_objs_collect(void *ctx, const store_blob_info *info);
+/* qsort/bsearch comparison of two store_blob_info by hash. */
+int backup_objs_cmp(const void *a, const void *b);
 
 #endif
