@@ -4,7 +4,7 @@
 #   fuzz/run.sh              fuzz each target for FUZZ_SECONDS (default 60) over build/fuzz/corpus-*
 #   fuzz/run.sh --regress    run every committed input of each target once (for tests)
 #   FUZZ_TARGETS="reader"    only some targets (reader: the DICOM reader; pdu: the PDU codec;
-#                            codec: codec_open and the pixel decoders)
+#                            codec: codec_open and the pixel decoders; zip: the ZIP reader)
 #
 # Exits non-zero when the fuzzer found a crash, leak, timeout or invariant failure
 # (reproducers in build/fuzz/artifacts/), or when a regression input fails.
@@ -40,6 +40,10 @@ case "$TARGET" in
             mapfile -t HDRS < <(find src/dicom src/util src/codec -name '*.h' | sort)
             mapfile -t LIBS < <(pkg-config --cflags --libs libjpeg charls libopenjp2 | tr " " "\n" | grep .)
             INPUT_DIRS=(fuzz/seeds fuzz/regressions-codec) ;;
+    # the parsers of other untrusted bytes: the module, src/util, seeds from make_seeds_parsers.py
+    zip)    mapfile -t SRCS < <(find src/util -name '*.c' | sort)
+            mapfile -t HDRS < <(find src/util -name '*.h' | sort)
+            INPUT_DIRS=(fuzz/seeds-zip fuzz/regressions-zip) ;;
     *) echo "fuzz: unknown target $TARGET" >&2; return 2 ;;
 esac
 BIN=$OUT/fuzz_$TARGET
@@ -95,7 +99,9 @@ mkdir -p "$CORPUS" "$ARTIFACTS"
 for d in "${INPUT_DIRS[@]}"; do [ -d "$d" ] && cp -n "$d"/* "$CORPUS"/ 2>/dev/null; done
 before=$(find "$ARTIFACTS" -type f | wc -l)
 
-args=(-max_len=65536 -rss_limit_mb=2048 -timeout=10 -detect_leaks=1 -max_total_time="$FUZZ_SECONDS"
+DICT=()
+[ -f fuzz/$TARGET.dict ] && DICT=(-dict=fuzz/$TARGET.dict)
+args=("${DICT[@]}" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -detect_leaks=1 -max_total_time="$FUZZ_SECONDS"
       -artifact_prefix="$ARTIFACTS" -print_final_stats=1)
 if [ "$FUZZ_JOBS" -gt 1 ]; then
     # -fork keeps going after a crash and collects every distinct one in ARTIFACTS

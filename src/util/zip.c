@@ -401,9 +401,9 @@ static unsigned depth(const char *name)
 
 static int check_entry(const zip_reader *r, const zip_entry_info *e, uint64_t *total, rs_err *err)
 {
-    if (e->is_dir)
-        return RS_OK;
-    if (depth(e->name) > r->lim.max_depth)
+    /* a directory entry still declares sizes, and extraction honours them: the size limits
+       apply to it as to a file (only the depth of a name that holds no data is let go) */
+    if (!e->is_dir && depth(e->name) > r->lim.max_depth)
         return rs_err_set(err, RS_ELIMIT, "zip: %s: more than %u path levels", e->name, r->lim.max_depth);
     if (e->usize > r->lim.max_entry)
         return rs_err_set(err, RS_ELIMIT, "zip: %s: %llu bytes uncompressed, over the %llu cap", e->name,
