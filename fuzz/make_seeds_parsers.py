@@ -100,7 +100,97 @@ def seeds_zip():
     write(d, "count-lies.zip", raw_zip([(b"a", b"a", 0, 1, zlib.crc32(b"a"), None)], count=0xFFFF))
 
 
-TARGETS = {"zip": seeds_zip}
+# ---- json ----------------------------------------------------------------------------------
+
+def seeds_json():
+    d = out_dir("json")
+    import json
+    ds = {
+        "00080005": {"vr": "CS", "Value": ["ISO_IR 192"]},
+        "00080016": {"vr": "UI", "Value": ["1.2.840.10008.5.1.4.1.1.7"]},
+        "00080020": {"vr": "DA", "Value": ["20240102"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe^Jane", "Ideographic": "\u5c71\u7530^\u592a\u90ce",
+                                           "Phonetic": "yamada"}]},
+        "00100020": {"vr": "LO", "Value": ["PID\\1", None, "x"]},
+        "00181050": {"vr": "DS", "Value": [1.5, -2e-3, 42]},
+        "00200013": {"vr": "IS", "Value": [7]},
+        "00280010": {"vr": "US", "Value": [512]},
+        "00189219": {"vr": "SS", "Value": [-32768]},
+        "00081160": {"vr": "UL", "Value": [4294967295]},
+        "0040A30A": {"vr": "FD", "Value": [1.7976931348623157e308]},
+        "00189089": {"vr": "FL", "Value": [3.4028234663852886e38]},
+        "00209165": {"vr": "AT", "Value": ["00100020"]},
+        "00081115": {"vr": "SQ", "Value": [{"0020000E": {"vr": "UI", "Value": ["1.2.3"]},
+                                            "00081199": {"vr": "SQ", "Value": [{}]}}]},
+        "7FE00010": {"vr": "OW", "InlineBinary": "AAECAwQFBgc="},
+        "00420011": {"vr": "OB", "BulkDataURI": "http://x/bulk/1"},
+        "00091010": {"vr": "UN", "InlineBinary": "AQ=="},
+        "00080096": {"vr": "UV", "Value": [18446744073709551615]},
+    }
+    write(d, "dicom.json", json.dumps(ds).encode())
+    write(d, "dicom-array.json", json.dumps([ds, {"00100010": {"vr": "PN"}}], indent=1).encode())
+    deep = {}
+    for _ in range(70):
+        deep = {"00081115": {"vr": "SQ", "Value": [deep]}}
+    write(d, "dicom-deep.json", json.dumps(deep).encode())
+    write(d, "dicom-bad.json", b'{"00100010":{"vr":"PN","Value":[{"Alphabetic":"\ud800"}]},"0010":1e999}')
+    write(d, "share.json", json.dumps({"study": "1.2.3", "recipient": {"name": "Dr. \u00e9", "email": "a@b.c"},
+                                       "series": ["1.2.3.4", "1.2.3.5"], "days": 30, "pin": True,
+                                       "note": None}).encode())
+    write(d, "share-escapes.json", b'{"a":"\\\"\/\b\f\n\r\t\u0041\ud83d\ude00","b":[[1,2],{"c":-0.5e+3}]}')
+    write(d, "share-deep.json", b'{"a":{"b":{"c":{"d":{"e":[1]}}}}}')
+    write(d, "share-many.json", ("{\"s\":[" + ",".join(["1"] * 1200) + "]}").encode())
+
+
+# ---- multipart -----------------------------------------------------------------------------
+
+def mp_input(boundary, body, seed=7):
+    """fuzz_multipart's layout: boundary length - 1, boundary, 2 bytes of chunk seed, body."""
+    return bytes([len(boundary) - 1]) + boundary + struct.pack("<H", seed) + body
+
+
+def seeds_multipart():
+    d = out_dir("multipart")
+    b = b"RADSHAREb0undary"
+    part = lambda h, data: b"--" + b + b"\r\n" + h + b"\r\n\r\n" + data + b"\r\n"
+    ct = b"Content-Type: application/dicom"
+    write(d, "one.bin", mp_input(b, part(ct, DICOM) + b"--" + b + b"--\r\n"))
+    write(d, "two-preamble-epilogue.bin", mp_input(b, b"preamble\r\n" + part(ct, DICOM) + part(b"", b"x\r\n--RADSHAREb0und")
+                                                     + b"--" + b + b"--\r\nepilogue"))
+    write(d, "near-misses.bin", mp_input(b, part(ct, b"\r\r\n-\r\n--\r\n--RADSHARE\r\n--RADSHAREb0undar") +
+                                          b"--" + b + b"  \t\r\n\r\n\r\ndata\r\n--" + b + b"--"))
+    write(d, "cut.bin", mp_input(b, part(ct, DICOM)[:-3], seed=1))
+    write(d, "junk-after-delim.bin", mp_input(b, b"--" + b + b"junk\r\n"))
+    write(d, "fail.bin", mp_input(b, part(b"X-Fail: 1", b"a") + part(ct, b"b") + b"--" + b + b"--"))
+    write(d, "long-headers.bin", mp_input(b"a", b"--a\r\n" + b"H" * 17000 + b"\r\n\r\n"))
+    write(d, "short-boundary.bin", mp_input(b"-", b"---\r\n\r\n---\r\n\r\nx\r\n-----"))
+    write(d, "content-type.bin", b'multipart/related; type="application/dicom"; boundary="x y"')
+
+
+# ---- report --------------------------------------------------------------------------------
+
+def seeds_report():
+    d = out_dir("report")
+    write(d, "ack-aa.hl7", b"MSH|^~\\&|RIS|H|RADSHARE|H|20240102030405||ACK^R01|A1|P|2.5\rMSA|AA|CTRL1|ok\r")
+    write(d, "ack-ae-err.hl7", b"MSH|^~\\&|RIS|H|||x||ACK|A2|P|2.5\nERR|||207^Application error\nMSA|AE|CTRL2\n")
+    write(d, "ack-odd-sep.hl7", b"MSH#^~\\&#RIS\rMSA#CR#C\x01TRL\r")
+    # fields: sending app, facility, receiving app, facility, timestamp/message id, control id/link,
+    # patient id, name, birth date, sex, accession, study uid, procedure, study date, author, text
+    fields = [b"radshare@example.org", b"Radshare", b"dr.who@example.org", b"Dr Who", b"msg-1",
+              b"https://share.example.org/s/abc", b"PID|1^2~3&4\\5", b"DOE^JANE^M^DR^JR=\xe5\xb1\xb1\xe7\x94\xb0",
+              b"19700101", b"F", b"ACC1", b"1.2.3.4", b"CT Thorax\r\nBcc: x@y", b"20240102", b"Dr. House",
+              b"Findings:\r\nNormal.\n" + "\u00e9".encode() * 150 + b"\nx" * 3]
+    write(d, "fields.bin", b"\0".join(fields))
+    short = list(fields)
+    short[13] = b"20"
+    write(d, "fields-short-date.bin", b"\0".join(short))
+    long_name = list(fields)
+    long_name[3] = b"N" * 1200
+    long_name[15] = b"\x80" * 300
+    write(d, "fields-long.bin", b"\0".join(long_name))
+
+
+TARGETS = {"zip": seeds_zip, "json": seeds_json, "multipart": seeds_multipart, "report": seeds_report}
 
 if __name__ == "__main__":
     for t in sys.argv[1:] or TARGETS:

@@ -4,7 +4,10 @@
 #   fuzz/run.sh              fuzz each target for FUZZ_SECONDS (default 60) over build/fuzz/corpus-*
 #   fuzz/run.sh --regress    run every committed input of each target once (for tests)
 #   FUZZ_TARGETS="reader"    only some targets (reader: the DICOM reader; pdu: the PDU codec;
-#                            codec: codec_open and the pixel decoders; zip: the ZIP reader)
+#                            codec: codec_open and the pixel decoders; zip: the ZIP reader;
+#                            json: the DICOM JSON and share API JSON readers;
+#                            multipart: the STOW-RS multipart parser in random chunk splits;
+#                            report: HL7 ACK parsing, ORU^R01 and report e-mail building from hostile fields)
 #
 # Exits non-zero when the fuzzer found a crash, leak, timeout or invariant failure
 # (reproducers in build/fuzz/artifacts/), or when a regression input fails.
@@ -15,7 +18,7 @@ cd "$(dirname "$0")/.."
 CLANG=${CLANG:-clang}
 OUT=build/fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu codec}
+FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu codec zip json multipart report}
 FUZZ_JOBS=${FUZZ_JOBS:-1}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1}
@@ -44,6 +47,16 @@ case "$TARGET" in
     zip)    mapfile -t SRCS < <(find src/util -name '*.c' | sort)
             mapfile -t HDRS < <(find src/util -name '*.h' | sort)
             INPUT_DIRS=(fuzz/seeds-zip fuzz/regressions-zip) ;;
+    json)   mapfile -t SRCS < <(ls src/share/jsonin.c; find src/dicom src/util -name '*.c' | sort)
+            mapfile -t HDRS < <(ls src/share/jsonin.h; find src/dicom src/util -name '*.h' | sort)
+            INPUT_DIRS=(fuzz/seeds-json fuzz/regressions-json) ;;
+    multipart) SRCS=(src/http/multipart.c src/util/buf.c src/util/err.c)
+            HDRS=(src/http/multipart.h src/util/buf.h src/util/err.h)
+            INPUT_DIRS=(fuzz/seeds-multipart fuzz/regressions-multipart) ;;
+    report) SRCS=(src/report/hl7.c src/report/smtp.c src/util/buf.c src/util/err.c)
+            HDRS=(src/report/hl7.h src/report/smtp.h src/util/buf.h src/util/err.h)
+            mapfile -t LIBS < <(pkg-config --cflags --libs libcurl | tr " " "\n" | grep .)
+            INPUT_DIRS=(fuzz/seeds-report fuzz/regressions-report) ;;
     *) echo "fuzz: unknown target $TARGET" >&2; return 2 ;;
 esac
 BIN=$OUT/fuzz_$TARGET
