@@ -190,7 +190,25 @@ def seeds_report():
     write(d, "fields-long.bin", b"\0".join(long_name))
 
 
-TARGETS = {"zip": seeds_zip, "json": seeds_json, "multipart": seeds_multipart, "report": seeds_report}
+# ---- accept ----------------------------------------------------------------------------------
+
+def seeds_accept():
+    d = out_dir("accept")
+    accepts = [b"", b"\xff", b"*/*",
+               b'multipart/related; type="application/octet-stream"; transfer-syntax=*',
+               b'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2',
+               b'multipart/related; type="image/jpeg", multipart/related; type="application/octet-stream"; q=0.5',
+               b'multipart/related;type=image/jls;transfer-syntax=1.2.840.10008.1.2.4.80;q=0.9,*/*;q=0',
+               b'multipart/related; type="application/dicom"; transfer-syntax="1.2.840.10008.1.2.1", ' * 40,
+               b'application/dicom; q=1.5; q=0.001; transfer-syntax=',
+               b'multipart/related; type="image/dicom-rle"; transfer-syntax=1.2.840.10008.1.2.5; q=0.' + b'9' * 40]
+    for i, a in enumerate(accepts):
+        for sel in (0, 1, 8, 19):
+            write(d, "a%02d-%02d.bin" % (i, sel), bytes([sel]) + a)
+
+
+TARGETS = {"zip": seeds_zip, "json": seeds_json, "multipart": seeds_multipart, "report": seeds_report,
+           "accept": seeds_accept}
 
 if __name__ == "__main__":
     for t in sys.argv[1:] or TARGETS:

@@ -7,6 +7,7 @@
 #                            codec: codec_open and the pixel decoders; zip: the ZIP reader;
 #                            json: the DICOM JSON and share API JSON readers;
 #                            multipart: the STOW-RS multipart parser in random chunk splits;
+#                            accept: the WADO-RS Accept negotiation;
 #                            report: HL7 ACK parsing, ORU^R01 and report e-mail building from hostile fields)
 #
 # Exits non-zero when the fuzzer found a crash, leak, timeout or invariant failure
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 CLANG=${CLANG:-clang}
 OUT=build/fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu codec zip json multipart report}
+FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu codec zip json multipart report accept}
 FUZZ_JOBS=${FUZZ_JOBS:-1}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1}
@@ -53,6 +54,10 @@ case "$TARGET" in
     multipart) SRCS=(src/http/multipart.c src/util/buf.c src/util/err.c)
             HDRS=(src/http/multipart.h src/util/buf.h src/util/err.h)
             INPUT_DIRS=(fuzz/seeds-multipart fuzz/regressions-multipart) ;;
+    accept) mapfile -t SRCS < <(ls src/http/transcode.c; find src/dicom src/util src/codec -name '*.c' | sort)
+            mapfile -t HDRS < <(ls src/http/transcode.h; find src/dicom src/util src/codec -name '*.h' | sort)
+            mapfile -t LIBS < <(pkg-config --cflags --libs libjpeg charls libopenjp2 | tr " " "\n" | grep .)
+            INPUT_DIRS=(fuzz/seeds-accept fuzz/regressions-accept) ;;
     report) SRCS=(src/report/hl7.c src/report/smtp.c src/util/buf.c src/util/err.c)
             HDRS=(src/report/hl7.h src/report/smtp.h src/util/buf.h src/util/err.h)
             mapfile -t LIBS < <(pkg-config --cflags --libs libcurl | tr " " "\n" | grep .)
