@@ -47,11 +47,10 @@ static int is_ascii_plain(const char *s)
     return 1;
 }
 
-int report_mail_encode_header(rs_buf *out, const char *s, size_t used)
+/* s as RFC 2047 encoded words, one per folded line. */
+static int encoded_words(rs_buf *out, const char *s)
 {
     size_t n = strlen(s);
-    if (is_ascii_plain(s) && used + n <= 998)
-        return rs_buf_puts(out, s) ? RS_ENOMEM : RS_OK;
     /* encoded words of at most 45 bytes (60 base64 characters, 72 with the wrapper), cut on UTF-8
      * character boundaries, one per folded line */
     int rc = RS_OK;
@@ -65,6 +64,13 @@ int report_mail_encode_header(rs_buf *out, const char *s, size_t used)
         i += k;
     }
     return rc ? RS_ENOMEM : RS_OK;
+}
+
+int report_mail_encode_header(rs_buf *out, const char *s, size_t used)
+{
+    if (is_ascii_plain(s) && used + strlen(s) <= 998)
+        return rs_buf_puts(out, s) ? RS_ENOMEM : RS_OK;
+    return encoded_words(out, s);
 }
 
 int report_html_escape(rs_buf *out, const char *s)
@@ -120,7 +126,7 @@ static int address(rs_buf *out, const char *hdr, const char *name, const char *a
     if (!rc && name && *name) {
         /* a long name as encoded words too: they fold, a quoted string would not (998-byte lines) */
         if (!is_ascii_plain(name) || strlen(name) > MAIL_MAX_QUOTED) {
-            rc = report_mail_encode_header(out, name, strlen(hdr) + 2);
+            rc = encoded_words(out, name); /* never bare: a plain name may hold , < > " */
         } else {
             rc = rs_buf_putc(out, '"');
             for (const char *c = name; !rc && *c; c++)
