@@ -167,6 +167,14 @@ int main(void)
     r = NULL;
     CHECK(zip_reader_open(fd, NULL, &r, &err) == RS_ELIMIT && r == NULL);
     close(fd);
+
+    /* two central entries over the same local data (the overlapping-file bomb) are refused */
+    const ent twins[] = {{"a", ZIP_DEFLATE, 5000, 1}, {"b", ZIP_DEFLATE, 5000, 1}};
+    write_zip(bomb, twins, 2, 0);
+    patch_central(bomb, 42, 0); /* b's local header offset: a's */
+    fd = open(bomb, O_RDONLY);
+    CHECK(zip_reader_open(fd, &lax, &r, &err) == RS_ELIMIT && strstr(err.msg, "overlap") && r == NULL);
+    close(fd);
     rs_buf_free(&out);
     sh("rm -rf %s", dir);
     return t_done();
