@@ -137,7 +137,7 @@ def seeds_json():
     write(d, "share.json", json.dumps({"study": "1.2.3", "recipient": {"name": "Dr. \u00e9", "email": "a@b.c"},
                                        "series": ["1.2.3.4", "1.2.3.5"], "days": 30, "pin": True,
                                        "note": None}).encode())
-    write(d, "share-escapes.json", b'{"a":"\\\"\/\b\f\n\r\t\u0041\ud83d\ude00","b":[[1,2],{"c":-0.5e+3}]}')
+    write(d, "share-escapes.json", rb'{"a":"\\\"\/\b\f\n\r\t\u0041\ud83d\ude00","b":[[1,2],{"c":-0.5e+3}]}')
     write(d, "share-deep.json", b'{"a":{"b":{"c":{"d":{"e":[1]}}}}}')
     write(d, "share-many.json", ("{\"s\":[" + ",".join(["1"] * 1200) + "]}").encode())
 
