@@ -4,7 +4,11 @@
 #   fuzz/run.sh              fuzz each target for FUZZ_SECONDS (default 60) over build/fuzz/corpus-*
 #   fuzz/run.sh --regress    run every committed input of each target once (for tests)
 #   FUZZ_TARGETS="reader"    only some targets (reader: the DICOM reader; pdu: the PDU codec;
-#                            codec: codec_open and the pixel decoders)
+#                            codec: codec_open and the pixel decoders; zip: the ZIP reader;
+#                            json: the DICOM JSON and share API JSON readers;
+#                            multipart: the STOW-RS multipart parser in random chunk splits;
+#                            accept: the WADO-RS Accept negotiation;
+#                            report: HL7 ACK parsing, ORU^R01 and report e-mail building from hostile fields)
 #
 # Exits non-zero when the fuzzer found a crash, leak, timeout or invariant failure
 # (reproducers in build/fuzz/artifacts/), or when a regression input fails.
@@ -15,7 +19,7 @@ cd "$(dirname "$0")/.."
 CLANG=${CLANG:-clang}
 OUT=build/fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu codec}
+FUZZ_TARGETS=${FUZZ_TARGETS:-reader pdu codec zip json multipart report accept}
 FUZZ_JOBS=${FUZZ_JOBS:-1}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1}
@@ -40,6 +44,24 @@ case "$TARGET" in
             mapfile -t HDRS < <(find src/dicom src/util src/codec -name '*.h' | sort)
             mapfile -t LIBS < <(pkg-config --cflags --libs libjpeg charls libopenjp2 | tr " " "\n" | grep .)
             INPUT_DIRS=(fuzz/seeds fuzz/regressions-codec) ;;
+    # the parsers of other untrusted bytes: the module, src/util, seeds from make_seeds_parsers.py
+    zip)    mapfile -t SRCS < <(find src/util -name '*.c' | sort)
+            mapfile -t HDRS < <(find src/util -name '*.h' | sort)
+            INPUT_DIRS=(fuzz/seeds-zip fuzz/regressions-zip) ;;
+    json)   mapfile -t SRCS < <(ls src/share/jsonin.c; find src/dicom src/util -name '*.c' | sort)
+            mapfile -t HDRS < <(ls src/share/jsonin.h; find src/dicom src/util -name '*.h' | sort)
+            INPUT_DIRS=(fuzz/seeds-json fuzz/regressions-json) ;;
+    multipart) SRCS=(src/http/multipart.c src/util/buf.c src/util/err.c)
+            HDRS=(src/http/multipart.h src/util/buf.h src/util/err.h)
+            INPUT_DIRS=(fuzz/seeds-multipart fuzz/regressions-multipart) ;;
+    accept) mapfile -t SRCS < <(ls src/http/transcode.c; find src/dicom src/util src/codec -name '*.c' | sort)
+            mapfile -t HDRS < <(ls src/http/transcode.h; find src/dicom src/util src/codec -name '*.h' | sort)
+            mapfile -t LIBS < <(pkg-config --cflags --libs libjpeg charls libopenjp2 | tr " " "\n" | grep .)
+            INPUT_DIRS=(fuzz/seeds-accept fuzz/regressions-accept) ;;
+    report) SRCS=(src/report/hl7.c src/report/smtp.c src/util/buf.c src/util/err.c)
+            HDRS=(src/report/hl7.h src/report/smtp.h src/util/buf.h src/util/err.h)
+            mapfile -t LIBS < <(pkg-config --cflags --libs libcurl | tr " " "\n" | grep .)
+            INPUT_DIRS=(fuzz/seeds-report fuzz/regressions-report) ;;
     *) echo "fuzz: unknown target $TARGET" >&2; return 2 ;;
 esac
 BIN=$OUT/fuzz_$TARGET
@@ -95,7 +117,9 @@ mkdir -p "$CORPUS" "$ARTIFACTS"
 for d in "${INPUT_DIRS[@]}"; do [ -d "$d" ] && cp -n "$d"/* "$CORPUS"/ 2>/dev/null; done
 before=$(find "$ARTIFACTS" -type f | wc -l)
 
-args=(-max_len=65536 -rss_limit_mb=2048 -timeout=10 -detect_leaks=1 -max_total_time="$FUZZ_SECONDS"
+DICT=()
+[ -f fuzz/$TARGET.dict ] && DICT=(-dict=fuzz/$TARGET.dict)
+args=("${DICT[@]}" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -detect_leaks=1 -max_total_time="$FUZZ_SECONDS"
       -artifact_prefix="$ARTIFACTS" -print_final_stats=1)
 if [ "$FUZZ_JOBS" -gt 1 ]; then
     # -fork keeps going after a crash and collects every distinct one in ARTIFACTS

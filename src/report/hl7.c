@@ -92,9 +92,11 @@ static int obx_text_lines(rs_buf *out, const report_hl7_oru *m, int *set_id)
         const char *trim = end > p && end[-1] == '\r' ? end - 1 : end;
         rc = rs_buf_printf(out, "OBX|%d|TX|REPORT^Report^L|1|", ++*set_id);
         while (!rc && p < trim) {   /* long lines in pieces: escape_n works on bounded chunks */
-            const char *q = (size_t)(trim - p) > 200 ? p + 200 : trim;
+            const char *cut = (size_t)(trim - p) > 200 ? p + 200 : trim, *q = cut;
             while (q < trim && q > p && ((unsigned char)*q & 0xC0) == 0x80)   /* keep UTF-8 sequences whole */
                 q--;
+            if (q == p)   /* 200 continuation bytes: not UTF-8, cut anywhere (else this loop never ends) */
+                q = cut;
             rc = escape_n(out, p, q);
             p = q;
         }

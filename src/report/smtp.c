@@ -34,6 +34,9 @@ static int base64_lines(rs_buf *out, const char *s, size_t n)
     return rc ? RS_ENOMEM : RS_OK;
 }
 
+#define MAIL_MAX_ADDRESS 254
+#define MAIL_MAX_QUOTED 200
+
 static int is_ascii_plain(const char *s)
 {
     if (strstr(s, "=?"))
@@ -44,11 +47,10 @@ static int is_ascii_plain(const char *s)
     return 1;
 }
 
-int report_mail_encode_header(rs_buf *out, const char *s, size_t used)
+/* s as RFC 2047 encoded words, one per folded line. */
+static int encoded_words(rs_buf *out, const char *s)
 {
     size_t n = strlen(s);
-    if (is_ascii_plain(s) && used + n <= 998)
-        return rs_buf_puts(out, s) ? RS_ENOMEM : RS_OK;
     /* encoded words of at most 45 bytes (60 base64 characters, 72 with the wrapper), cut on UTF-8
      * character boundaries, one per folded line */
     int rc = RS_OK;
@@ -62,6 +64,13 @@ int report_mail_encode_header(rs_buf *out, const char *s, size_t used)
         i += k;
     }
     return rc ? RS_ENOMEM : RS_OK;
+}
+
+int report_mail_encode_header(rs_buf *out, const char *s, size_t used)
+{
+    if (is_ascii_plain(s) && used + strlen(s) <= 998)
+        return rs_buf_puts(out, s) ? RS_ENOMEM : RS_OK;
+    return encoded_words(out, s);
 }
 
 int report_html_escape(rs_buf *out, const char *s)
@@ -115,8 +124,9 @@ static int address(rs_buf *out, const char *hdr, const char *name, const char *a
 {
     int rc = rs_buf_printf(out, "%s: ", hdr);
     if (!rc && name && *name) {
-        if (!is_ascii_plain(name)) {
-            rc = report_mail_encode_header(out, name, strlen(hdr) + 2);
+        /* a long name as encoded words too: they fold, a quoted string would not (998-byte lines) */
+        if (!is_ascii_plain(name) || strlen(name) > MAIL_MAX_QUOTED) {
+            rc = encoded_words(out, name); /* never bare: a plain name may hold , < > " */
         } else {
             rc = rs_buf_putc(out, '"');
             for (const char *c = name; !rc && *c; c++)
@@ -132,9 +142,11 @@ static int address(rs_buf *out, const char *hdr, const char *name, const char *a
     return rc ? RS_ENOMEM : RS_OK;
 }
 
+/* Addresses and the message id go into header lines as they are: no line break, no bracket,
+   and short enough that the line stays under RFC 5322's 998 bytes (254: RFC 5321's path limit). */
 static int header_safe(const char *s)
 {
-    return s && !strpbrk(s, "\r\n<>");
+    return s && !strpbrk(s, "\r\n<>") && strlen(s) <= MAIL_MAX_ADDRESS;
 }
 
 static int plain_part(rs_buf *b, const report_mail *m, const char *patient)
@@ -142,8 +154,12 @@ static int plain_part(rs_buf *b, const report_mail *m, const char *patient)
     int rc = rs_buf_printf(b, "Patient: %s\n", patient);
     if (!rc && m->procedure && *m->procedure)
         rc = rs_buf_printf(b, "Examination: %s\n", m->procedure);
+    /* the date comes from imported DICOM: only a real YYYYMMDD is cut up (a shorter one was read
+       past its end), anything else is shown as it is */
     if (!rc && m->study_date && *m->study_date)
-        rc = rs_buf_printf(b, "Date: %.4s-%.2s-%.2s\n", m->study_date, m->study_date + 4, m->study_date + 6);
+        rc = strlen(m->study_date) == 8 && strspn(m->study_date, "0123456789") == 8
+                 ? rs_buf_printf(b, "Date: %.4s-%.2s-%.2s\n", m->study_date, m->study_date + 4, m->study_date + 6)
+                 : rs_buf_printf(b, "Date: %s\n", m->study_date);
     if (!rc)
         rc = rs_buf_printf(b, "\n%s\n-- \nImages: %s\n", m->text, m->link_url);
     return rc;

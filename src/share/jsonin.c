@@ -19,9 +19,15 @@ static int fail(rd *r, const char *what)
     return rs_err_at(r->err, RS_EFORMAT, r->i, "JSON: %s", what);
 }
 
+/* c is one of set; NUL never is (strchr would find the terminator: NUL passed as whitespace) */
+static int one_of(char c, const char *set)
+{
+    return c && strchr(set, c);
+}
+
 static void ws(rd *r)
 {
-    while (r->i < r->n && strchr(" \t\r\n", r->p[r->i]))
+    while (r->i < r->n && one_of(r->p[r->i], " \t\r\n"))
         r->i++;
 }
 
@@ -223,7 +229,7 @@ static int value(rd *r, const char *path, int depth)
         }
     }
     size_t s = r->i;
-    while (r->i < r->n && strchr("-+.eE0123456789", r->p[r->i]))
+    while (r->i < r->n && one_of(r->p[r->i], "-+.eE0123456789"))
         r->i++;
     if (r->i == s || r->i - s > 40)
         return fail(r, "bad value");

@@ -401,9 +401,9 @@ static unsigned depth(const char *name)
 
 static int check_entry(const zip_reader *r, const zip_entry_info *e, uint64_t *total, rs_err *err)
 {
-    if (e->is_dir)
-        return RS_OK;
-    if (depth(e->name) > r->lim.max_depth)
+    /* a directory entry still declares sizes, and extraction honours them: the size limits
+       apply to it as to a file (only the depth of a name that holds no data is let go) */
+    if (!e->is_dir && depth(e->name) > r->lim.max_depth)
         return rs_err_set(err, RS_ELIMIT, "zip: %s: more than %u path levels", e->name, r->lim.max_depth);
     if (e->usize > r->lim.max_entry)
         return rs_err_set(err, RS_ELIMIT, "zip: %s: %llu bytes uncompressed, over the %llu cap", e->name,
@@ -450,6 +450,40 @@ static int read_central(zip_reader *r, const uint8_t *cd, uint64_t len, uint64_t
     return RS_OK;
 }
 
+typedef struct span {
+    uint64_t off, end;
+} span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Entries whose data overlap are refused: central entries sharing one compressed stream turn a
+   small file into max_total of output (the overlapping-file bomb) and no zipper writes them.
+   Each entry spans at least its 30-byte local header and its compressed data. */
+static int check_overlap(const zip_reader *r, rs_err *err)
+{
+    if (r->n < 2)
+        return RS_OK;
+    span *s = malloc(r->n * sizeof *s);
+    if (!s)
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n; i++) {
+        s[i].off = r->e[i].local_off;
+        s[i].end = r->e[i].csize > UINT64_MAX - 30 - s[i].off ? UINT64_MAX : s[i].off + 30 + r->e[i].csize;
+    }
+    qsort(s, r->n, sizeof *s, span_cmp);
+    int rc = RS_OK;
+    for (size_t i = 1; i < r->n && rc == RS_OK; i++)
+        if (s[i].off < s[i - 1].end)
+            rc = rs_err_set(err, RS_ELIMIT, "zip: entries overlap at offset %llu (a zip bomb?)",
+                            (unsigned long long)s[i].off);
+    free(s);
+    return rc;
+}
+
 int zip_reader_open(int fd, const zip_limits *lim, zip_reader **out, rs_err *err)
 {
     struct stat st;
@@ -481,6 +515,8 @@ int zip_reader_open(int fd, const zip_limits *lim, zip_reader **out, rs_err *err
         rc = rs_err_set(err, RS_EIO, "zip: cannot read the central directory");
     if (rc == RS_OK)
         rc = read_central(r, buf, cdlen, count, err);
+    if (rc == RS_OK)
+        rc = check_overlap(r, err);
     free(buf);
     if (rc) {
         zip_reader_close(r);

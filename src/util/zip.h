@@ -10,7 +10,8 @@
  * Reader: works from the central directory of a seekable file. Entry names are only ever
  * reported, never used as paths. Limits refuse an archive before anything is inflated (entry
  * count, declared total size, declared ratio, name depth) and bound what inflation may produce
- * (actual size <= declared size, running total <= the cap), so a bomb costs at most the caps.
+ * (actual size <= declared size, running total <= the cap), so a bomb costs at most the caps;
+ * entries whose data overlap (one stream reused by many entries) are refused.
  */
 #ifndef RS_ZIP_H
 #define RS_ZIP_H

@@ -4,7 +4,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 n=0; failed=0
-for t in reader pdu codec; do
+for t in reader pdu codec zip json multipart report accept; do
     n=$((n + 1))
     if out=$(FUZZ_TARGETS=$t fuzz/run.sh --regress 2>&1); then
         echo "ok $n fuzz regressions ($t): $(echo "$out" | tail -1)"

@@ -95,6 +95,14 @@ int main(void)
         n++;
     CHECK_EQ_INT(n, 3000);
     CHECK(memcmp(v, longtext, 3000) == 0);
+    /* a line of 300 continuation bytes (not UTF-8) still ends, in pieces (found by fuzz_report:
+       the cut backed up to the line start and the loop never advanced) */
+    memset(longtext, 0x80, 300);
+    longtext[300] = 0;
+    rs_buf_reset(&b);
+    CHECK_EQ_INT(report_hl7_build_oru(&m, &b), RS_OK);
+    v = strstr((const char *)b.p, "REPORT^Report^L|1|") + 18;
+    CHECK(strncmp(v, longtext, 300) == 0 && v[300] == '|');
     free(longtext);
     rs_buf_free(&b);
 

@@ -139,6 +139,35 @@ static void test_helpers(void)
     CHECK(strstr((char *)b.p, "To: \"Dr \\\"Quote\\\"\" <a@b.example>\r\n") != NULL);
     CHECK(strstr((char *)b.p, "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n") != NULL);
     CHECK(strstr((char *)b.p, "Message-ID: <ID1@x.example>\r\n") != NULL);
+    /* a short study date (imported DICOM) is not read past its end (found by fuzz_report) */
+    char *shortdate = strdup("20");
+    m.study_date = shortdate;
+    rs_buf_reset(&b);
+    CHECK_EQ_INT(report_mail_build(&m, &b, &err), RS_OK);
+    CHECK(strstr((char *)b.p, "UGF0aWVudDogQiBBCkRhdGU6IDIwCgp0") != NULL); /* base64 of "Patient: B A\nDate: 20\n\nt" */
+    m.study_date = "20261204";
+    rs_buf_reset(&b);
+    CHECK_EQ_INT(report_mail_build(&m, &b, &err), RS_OK);
+    CHECK(strstr((char *)b.p, "UGF0aWVudDogQiBBCkRhdGU6IDIwMjYtMTItMDQK") != NULL); /* "Patient: B A\nDate: 2026-12-04\n" */
+    free(shortdate);
+    /* a 980-byte ASCII name goes as folded encoded words, an over-long address is refused: no
+       header line over RFC 5322's 998 bytes (found by fuzz_report) */
+    char longname[1201], longaddr[301];
+    memset(longname, 'N', 980);
+    longname[980] = 0;
+    m.to_name = longname;
+    rs_buf_reset(&b);
+    CHECK_EQ_INT(report_mail_build(&m, &b, &err), RS_OK);
+    CHECK(strstr((char *)b.p, "To: =?UTF-8?B?") != NULL);
+    size_t longest = 0;
+    for (char *l = (char *)b.p, *e; (e = strstr(l, "\r\n")); l = e + 2)
+        longest = (size_t)(e - l) > longest ? (size_t)(e - l) : longest;
+    CHECK(longest <= 998);
+    memset(longaddr, 'a', 300);
+    memcpy(longaddr + 290, "@b.example", 11);
+    m.to = longaddr;
+    CHECK_EQ_INT(report_mail_build(&m, &b, &err), RS_EINVAL);
+    m.to = "a@b.example";
     rs_buf_free(&b);
 }
 

@@ -54,6 +54,11 @@ int main(void)
         if (rc == RS_OK)
             fprintf(stderr, "  accepted: %s\n", bad[i]);
     }
+    /* a raw NUL is neither whitespace nor part of a number (found by fuzz/fuzz_json: strchr
+       matched the terminator, so both took it) */
+    static const char nul_ws[] = "{\"a\":1,\0\"b\":2}", nul_num[] = "{\"a\":1\0}";
+    CHECK_EQ_INT(jsonin_parse(nul_ws, sizeof nul_ws - 1, &j, NULL), RS_EFORMAT);
+    CHECK_EQ_INT(jsonin_parse(nul_num, sizeof nul_num - 1, &j, NULL), RS_EFORMAT);
     /* a bounded number of values */
     size_t cap = 16 + 4 * (JSONIN_MAX_ITEMS + 10);
     char *big = malloc(cap);
