@@ -94,7 +94,7 @@ const char *codec_enc_photometric(const char *ts_uid, const char *decoded)
 {
     int k = kind_of(ts_uid);
     if (k >= 0 && encoders[k].kind == E_JPEG && (!strcmp(decoded, "RGB") || !strncmp(decoded, "YBR_FULL", 8)))
-        return "YBR_FULL"; /* full-resolution YCbCr, as libjpeg stores colour */
+        return "YBR_FULL_422"; /* YCbCr, chroma halved horizontally (jpeg_enc.c) */
     if (k >= 0 && encoders[k].kind == E_J2K && !strcmp(decoded, "RGB"))
         return "YBR_RCT"; /* the reversible colour transform is applied */
     return decoded;

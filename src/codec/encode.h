@@ -40,7 +40,7 @@ int codec_enc_known(const char *ts_uid);
 int codec_enc_check(const char *ts_uid, const codec_desc *d, rs_err *err);
 
 /* The Photometric Interpretation of frames encoded in ts_uid from frames whose samples are
- * `decoded` (JPEG baseline stores RGB as YBR_FULL, JPEG 2000 with the reversible colour
+ * `decoded` (JPEG baseline stores RGB as YBR_FULL_422, JPEG 2000 with the reversible colour
  * transform as YBR_RCT; otherwise unchanged). */
 const char *codec_enc_photometric(const char *ts_uid, const char *decoded);
 

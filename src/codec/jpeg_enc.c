@@ -1,9 +1,10 @@
 /*
  * jpeg_enc.c - JPEG baseline encoder (process 1, transfer syntax .50, lossy) through
  * libjpeg-turbo into memory: 8-bit samples only (encode.c checks), grey as one component,
- * colour as YCbCr without chroma subsampling, so the frame is YBR_FULL (PS3.5 8.2.1) and a
- * decoder gives back full-resolution colour. RGB is converted by libjpeg; YBR_FULL input is
- * taken as is. libjpeg's errors longjmp back here.
+ * colour as YCbCr with the chroma halved horizontally, so the frame is YBR_FULL_422 (PS3.5
+ * 8.2.1), what dcmcjpeg writes: dciodvfy refuses YBR_FULL for JPEG baseline images, and every
+ * viewer reads 4:2:2. RGB is converted by libjpeg; YBR_FULL input is taken as is. libjpeg's
+ * errors longjmp back here.
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -44,8 +45,10 @@ static int run_encoder(const codec_frame *fr, int quality, unsigned char **mem, 
     ci.in_color_space = fr->spp == 1 ? JCS_GRAYSCALE : strncmp(fr->photometric, "YBR_FULL", 8) ? JCS_RGB : JCS_YCbCr;
     jpeg_set_defaults(&ci);
     jpeg_set_quality(&ci, quality, TRUE);
-    for (int c = 0; c < ci.num_components; c++) /* no chroma subsampling: YBR_FULL, not _422 */
+    for (int c = 0; c < ci.num_components; c++) /* 4:2:2: Y 2x1, Cb and Cr 1x1 */
         ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
+    if (ci.num_components == 3)
+        ci.comp_info[0].h_samp_factor = 2;
     jpeg_start_compress(&ci, TRUE);
     size_t stride = (size_t)fr->cols * (size_t)fr->spp;
     while (ci.next_scanline < ci.image_height) {
