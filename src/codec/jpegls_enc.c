@@ -1,7 +1,7 @@
 /*
  * jpegls_enc.c - JPEG-LS encoder (ITU T.87) through CharLS's C API: lossless (NEAR 0, transfer
  * syntax .80) or near-lossless (.81, NEAR given by the caller). Bits per sample is BitsStored
- * (the stream's P), so 12-bit CT costs 12 bits of model, not 16; samples of up to 8 bits go to
+ * (the stream's P), so 12-bit CT costs 12 bits of model, not 16; NEAR is cut to what P allows; samples of up to 8 bits go to
  * CharLS as bytes, others as 16-bit words, colour sample-interleaved (as decoded frames are).
  * The destination is CharLS's own estimate of the worst case, allocated in out at once.
  */
@@ -31,6 +31,9 @@ int codec_jls_encode(const codec_frame *fr, int near, rs_buf *out, rs_err *err)
         }
     }
     charls_frame_info fi = {fr->cols, fr->rows, fr->bits_stored, fr->spp};
+    int max_near = (int)(((1u << fr->bits_stored) - 1) / 2); /* T.87 C.2.4.1.1; CharLS asserts it */
+    if (near > max_near)
+        near = max_near > 255 ? 255 : max_near; /* a smaller error than asked keeps the promise */
     charls_jpegls_errc e;
     size_t need = 0, written = 0;
     if ((e = charls_jpegls_encoder_set_frame_info(enc, &fi)) ||
