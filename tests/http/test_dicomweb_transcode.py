@@ -228,10 +228,14 @@ def check_limits(srv, work, rng):
     st, res = stow(srv, [open(dst, "rb").read()])
     report(st == 200, "an instance claiming 65535x65535 pixels is stored (ingest does not decode)", str(st))
     for what, hdr in (("frames", {"Accept": OCTET}), ("instance", {"Accept": 'multipart/related; type="application/dicom";'
-                                                                           f' transfer-syntax={EXPLICIT}'})):
-        st, h, body = srv.get(url(dst) + ("/frames/1" if what == "frames" else ""), hdr)
+                                                                           f' transfer-syntax={EXPLICIT}'}),
+                      ("frames encoded", {"Accept": 'multipart/related; type="image/jp2"'}),
+                      ("instance encoded", {"Accept": 'multipart/related; type="application/dicom"; '
+                                                      'transfer-syntax=1.2.840.10008.1.2.5'})):
+        st, h, body = srv.get(url(dst) + ("/frames/1" if what.startswith("frames") else ""), hdr)
         report(400 <= st < 600 and st != 500 and b"limit" in body,
-               f"its {what} decompressed: {st} with a clear message, not an allocation", body[:200].decode(errors="replace"))
+               f"its {what} {'(J2K / RLE)' if 'encoded' in what else 'decompressed'}: {st} with a clear message, "
+               "not an allocation", body[:200].decode(errors="replace"))
     st, _, _ = srv.get("/api/status")
     report(st == 200, "the server is healthy afterwards")
 
