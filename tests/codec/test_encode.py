@@ -10,7 +10,8 @@
 - refused: JPEG baseline from 12/16-bit data, an image claiming 65535x65535 pixels;
 - WADO-RS: /frames with type="image/jls" / "image/jp2" / "image/x-dicom-rle" / "image/jpeg" give the same
   frames as convert, an instance asked with transfer-syntax=<uid> decodes to the original, 16-bit asked
-  as JPEG baseline is a 406 listing what can be sent. TAP output."""
+  as JPEG baseline is a 406 listing what can be sent, and in a series with a second choice gets that one.
+TAP output."""
 import os
 import shutil
 import sys
@@ -175,6 +176,31 @@ def check_http(work, sources, encoded):
         parts = parse_multipart(body, h.get("content-type", "")) if st == 200 else []
         report(st == 200 and len(parts) == 1 and "transfer-syntax=1.2.840.10008.1.2.5" in parts[0][0],
                "... with RLE as a second choice: RLE", f"{st} {body[:200]}")
+        # a series of an 8-bit and a 16-bit image asked as JPEG baseline, else RLE: each gets what it can take
+        study, series = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+        mixed = []
+        for sname in ("grey8", "grey16"):
+            d = pydicom.dcmread(sources[sname])
+            d.StudyInstanceUID, d.SeriesInstanceUID = study, series
+            d.SOPInstanceUID = d.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+            f = os.path.join(work, f"mixed-{sname}.dcm")
+            d.save_as(f)
+            mixed.append(open(f, "rb").read())
+        report(stow(srv, mixed)[0] == 200, "an 8-bit and a 16-bit instance stored in one series")
+        st, h, body = srv.get(f"/dicom-web/studies/{study}/series/{series}", {
+            "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50, '
+                      'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.5; q=0.5'})
+        parts = parse_multipart(body, h.get("content-type", "")) if st == 200 else []
+        got = {}
+        for i, p in enumerate(parts):
+            f = os.path.join(work, f"mixed-out-{i}.dcm")
+            open(f, "wb").write(p[1])
+            d = pydicom.dcmread(f)
+            got[int(d.BitsAllocated)] = (str(d.file_meta.TransferSyntaxUID), p[0])
+        report(st == 200 and got.get(8, ("",))[0] == "1.2.840.10008.1.2.4.50" and
+               got.get(16, ("",))[0] == "1.2.840.10008.1.2.5" and all(f"transfer-syntax={v[0]}" in v[1] for v in got.values()),
+               "series retrieve: the 8-bit instance in JPEG baseline, the 16-bit one in RLE (the next choice), "
+               "each part labelled so", f"{st} {got}")
     finally:
         rc = srv.stop()
         report(rc == 0, "server exits cleanly", str(rc))
