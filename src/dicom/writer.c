@@ -385,22 +385,24 @@ int dcm_write_path(dcm_file *f, const dcm_write_opts *o, const char *path, rs_er
 {
     rs_buf b = RS_BUF_INIT;
     int rc = dcm_write(f, o, &b, err);
-    if (rc) {
-        rs_buf_free(&b);
-        return rc;
-    }
+    rc = rc ? rc : dcm_write_bytes_path(&b, path, err);
+    rs_buf_free(&b);
+    return rc;
+}
+
+int dcm_write_bytes_path(const rs_buf *b, const char *path, rs_err *err)
+{
+    int rc = RS_OK;
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    if (!tmp) {
-        rs_buf_free(&b);
+    if (!tmp)
         return rs_err_set(err, RS_ENOMEM, "out of memory");
-    }
     snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = rs_err_set(err, RS_EIO, "%s: %s", tmp, strerror(errno));
     } else {
-        if (rs_write_all(fd, b.p, b.len) != RS_OK || fsync(fd) != 0)
+        if (rs_write_all(fd, b->p, b->len) != RS_OK || fsync(fd) != 0)
             rc = rs_err_set(err, RS_EIO, "%s: %s", tmp, strerror(errno));
         if (close(fd) != 0 && rc == RS_OK)
             rc = rs_err_set(err, RS_EIO, "%s: %s", tmp, strerror(errno));
@@ -410,6 +412,5 @@ int dcm_write_path(dcm_file *f, const dcm_write_opts *o, const char *path, rs_er
             unlink(tmp);
     }
     free(tmp);
-    rs_buf_free(&b);
     return rc;
 }

@@ -30,6 +30,8 @@ int dcm_write(dcm_file *f, const dcm_write_opts *o, rs_buf *out, rs_err *err);
 
 /* Encode and write to path through a temporary file + rename (durable: fsync). */
 int dcm_write_path(dcm_file *f, const dcm_write_opts *o, const char *path, rs_err *err);
+/* Bytes already encoded (a whole file) written to path the same way. */
+int dcm_write_bytes_path(const rs_buf *b, const char *path, rs_err *err);
 
 /* Fill in the required meta elements for transfer syntax ts from the dataset. */
 int dcm_meta_complete(dcm_file *f, const dcm_ts *ts, rs_err *err);

@@ -143,6 +143,8 @@ static int frame_part(void *c, size_t i, dw_part *part, rs_err *err)
             rc = dw_tc_frame_native(fc->p.img, k, body, err);
         return rc == RS_ENOMEM ? rs_err_set(err, rc, "out of memory for the pixel data") : rc;
     }
+    if (fc->tc.convert == DW_TC_ENCODE)
+        return dw_tc_frame_encoded(fc->p.img, fc->want[i] - 1, fc->tc.ts, body, err);
     if (fc->tc.convert)
         return dw_tc_frame_native(fc->p.img, fc->want[i] - 1, body, err);
     const uint8_t *fp;
@@ -159,12 +161,13 @@ static int reply_frames(http_req *rq, frames_ctx *fc, const char *etag_list, int
 {
     const codec_desc *d = codec_get_desc(fc->p.img);
     char msg[512], etag[160];
-    int rc = dw_tc_choose(http_req_header(rq, "Accept"), DW_TC_FRAMES, d->ts_uid, &fc->tc, msg, sizeof msg);
+    int rc = dw_tc_choose(http_req_header(rq, "Accept"), DW_TC_FRAMES, d->ts_uid, d, &fc->tc, msg, sizeof msg);
     if (rc) {
         frames_free(fc);
         return http_reply_error(rq, 406, "%s", msg);
     }
-    fc->whole = bulk && (fc->tc.convert || !d->encapsulated);
+    /* one native part, or one part per frame (stored or encoded) */
+    fc->whole = bulk && fc->tc.convert != DW_TC_ENCODE && (fc->tc.convert || !d->encapsulated);
     uint64_t native = (uint64_t)d->rows * d->cols * (uint64_t)d->spp * (uint64_t)((d->bits_allocated + 7) / 8) * d->frames;
     if (fc->whole && d->encapsulated && native > DW_TC_MAX_PIXELS) {
         frames_free(fc);
@@ -529,7 +532,7 @@ int wado_bulk(dicomweb *dw, http_req *rq, const dw_target *t, const char *path)
     b->e = bulk_find(b->p.f->ds, path);
     if (!b->e || !bulk_vr(b->e->vr) || (b->e->flags & DCM_EF_ENCAPS)) {
         rc = http_reply_error(rq, 404, "no bulk value %.80s in this instance", path);
-    } else if (dw_tc_choose(http_req_header(rq, "Accept"), DW_TC_FRAMES, DCM_TS_EXPLICIT_LE, &tc, msg, sizeof msg) ||
+    } else if (dw_tc_choose(http_req_header(rq, "Accept"), DW_TC_FRAMES, DCM_TS_EXPLICIT_LE, NULL, &tc, msg, sizeof msg) ||
                tc.convert || strcmp(tc.part_type, "application/octet-stream")) {
         rc = http_reply_error(rq, 406, "bulk data is sent as multipart/related; type=\"application/octet-stream\"");
     } else if ((rc = dcm_file_load(b->p.f, b->e, &b->p.err))) {

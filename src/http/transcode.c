@@ -153,70 +153,122 @@ static void set(dw_tc *out, const char *ts, const char *type, int convert)
     out->convert = convert;
 }
 
+/* Can ts be produced by an encoder for img (NULL: not known yet, assumed)? why: the reason not. */
+static int can_encode(const char *ts, const codec_desc *img, char *why, size_t cap)
+{
+    if (!codec_enc_known(ts))
+        return 0;
+    rs_err e;
+    rs_err_clear(&e);
+    if (img && codec_enc_check(ts, img, &e)) {
+        snprintf(why, cap, "%.*s", (int)cap - 1, e.msg);
+        return 0;
+    }
+    return 1;
+}
+
 /* Can one range be answered for frames of stored? */
-static int fit_frames(const range *r, const char *stored, dw_tc *out)
+static int fit_frames(const range *r, const char *stored, const codec_desc *img, dw_tc *out, char *why, size_t cap)
 {
     const char *type = r->type;
     int any_ts = !strcmp(r->ts, "*");
     if (!*type || !strcasecmp(type, OCTET)) {
         if (any_ts || !strcmp(r->ts, stored)) {
             /* native frames come from the codec in little endian, whatever the file's order */
-            set(out, is_native(stored) ? DCM_TS_EXPLICIT_LE : stored, OCTET, 0);
+            set(out, is_native(stored) ? DCM_TS_EXPLICIT_LE : stored, OCTET, DW_TC_STORED);
             return 1;
         }
         if (!r->ts[0] || !strcmp(r->ts, DCM_TS_EXPLICIT_LE)) {
-            set(out, DCM_TS_EXPLICIT_LE, OCTET, !is_native(stored)); /* native frames are little endian already */
+            /* native frames are little endian already */
+            set(out, DCM_TS_EXPLICIT_LE, OCTET, is_native(stored) ? DW_TC_STORED : DW_TC_DECODE);
             return 1;
         }
         return 0;
     }
-    /* a compressed media type: the stored bytes if they are of that type (no encoder here) */
+    /* a compressed media type: the stored bytes if they are of that type, else an encoder's */
     if (media_has(type, stored) && (any_ts || !r->ts[0] || !strcmp(r->ts, stored))) {
-        set(out, stored, type, 0);
+        set(out, stored, type, DW_TC_STORED);
         return 1;
     }
+    for (size_t i = 0; i < sizeof media / sizeof media[0]; i++)
+        if (!strcasecmp(media[i].type, type))
+            for (int k = 0; k < 4 && media[i].ts[k]; k++) {
+                const char *ts = media[i].ts[k];
+                /* without a syntax named, the first one of the type radshare encodes (lossless first) */
+                if ((any_ts || !r->ts[0] || !strcmp(r->ts, ts)) && can_encode(ts, img, why, cap)) {
+                    set(out, ts, media[i].type, DW_TC_ENCODE);
+                    return 1;
+                }
+            }
     return 0;
 }
 
-static int fit_objects(const range *r, const char *stored, dw_tc *out)
+static int fit_objects(const range *r, const char *stored, const codec_desc *img, dw_tc *out, char *why, size_t cap)
 {
     if (*r->type && strcasecmp(r->type, "application/dicom"))
         return 0;
     if (!r->ts[0] || !strcmp(r->ts, "*") || !strcmp(r->ts, stored)) {
-        set(out, stored, "application/dicom", 0);
+        set(out, stored, "application/dicom", DW_TC_STORED);
         return 1;
     }
     if (!strcmp(r->ts, DCM_TS_EXPLICIT_LE) || !strcmp(r->ts, DCM_TS_IMPLICIT_LE)) {
-        set(out, r->ts, "application/dicom", 1);
+        set(out, r->ts, "application/dicom", DW_TC_DECODE);
+        return 1;
+    }
+    if (can_encode(r->ts, img, why, cap)) {
+        set(out, r->ts, "application/dicom", DW_TC_ENCODE);
         return 1;
     }
     return 0;
 }
 
-int dw_tc_choose(const char *accept, dw_tc_what what, const char *stored_ts, dw_tc *out, char *msg, size_t cap)
+#define ENCODED "RLE " CODEC_TS_RLE ", JPEG-LS " CODEC_TS_JLS " and " CODEC_TS_JLS_NEAR ", JPEG 2000 " CODEC_TS_J2K \
+                " and JPEG baseline " CODEC_TS_JPEG_BASELINE " (8-bit data only)"
+
+int dw_tc_choose(const char *accept, dw_tc_what what, const char *stored_ts, const codec_desc *img, dw_tc *out,
+                 char *msg, size_t cap)
 {
     range r[MAX_RANGES];
+    char why[200] = "";
     size_t n = parse_accept(accept, r);
     for (size_t i = 0; i < n; i++) {
         if (!r[i].ok || r[i].q <= 0)
             continue;
-        if (what == DW_TC_FRAMES ? fit_frames(&r[i], stored_ts, out) : fit_objects(&r[i], stored_ts, out))
+        if (what == DW_TC_FRAMES ? fit_frames(&r[i], stored_ts, img, out, why, sizeof why)
+                                 : fit_objects(&r[i], stored_ts, img, out, why, sizeof why))
             return RS_OK;
     }
     const char *m = media_of(stored_ts);
     if (what == DW_TC_FRAMES)
         snprintf(msg, cap,
                  "stored in %s; frames are sent as multipart/related; type=\"application/octet-stream\" with "
-                 "transfer-syntax=" DCM_TS_EXPLICIT_LE " (uncompressed, the default) or transfer-syntax=* (as stored)%s%s%s "
-                 "(radshare decompresses; transcoding into another compressed syntax is not done)",
-                 stored_ts, m ? ", or type=\"" : "", m ? m : "", m ? "\"" : "");
+                 "transfer-syntax=" DCM_TS_EXPLICIT_LE " (uncompressed, the default) or transfer-syntax=* (as stored)%s%s%s, "
+                 "or encoded: type=\"image/x-dicom-rle\", \"image/jls\", \"image/jp2\", \"image/jpeg\" (" ENCODED ")%s%s",
+                 stored_ts, m ? ", type=\"" : "", m ? m : "", m ? "\" as stored" : "", why[0] ? "; not for this image: " : "",
+                 why);
     else
         snprintf(msg, cap,
                  "stored in %s; instances are sent as multipart/related; type=\"application/dicom\" with "
                  "transfer-syntax=* (as stored), " DCM_TS_EXPLICIT_LE " or " DCM_TS_IMPLICIT_LE
-                 " (uncompressed) (radshare decompresses; transcoding into a compressed syntax is not done)",
-                 stored_ts);
+                 " (uncompressed), or encoded in " ENCODED "%s%s",
+                 stored_ts, why[0] ? "; not for this image: " : "", why);
     return RS_EUNSUPPORTED;
+}
+
+int dw_tc_refine(const char *accept, dw_tc_what what, const char *stored_ts, dcm_file *f, dw_tc *out, char *msg,
+                 size_t cap, rs_err *err)
+{
+    codec_image *img = NULL;
+    int rc = codec_open(f, NULL, &img, err);
+    if (rc == RS_ENOTFOUND) /* no pixel data: nothing to encode, the syntax is only a label */
+        return RS_OK;
+    if (rc)
+        return rc;
+    rc = dw_tc_choose(accept, what, stored_ts, codec_get_desc(img), out, msg, cap);
+    codec_close(img);
+    if (rc)
+        rs_err_set(err, rc, "%s", msg);
+    return rc;
 }
 
 /* ---- decompression -------------------------------------------------------------------------- */
@@ -307,59 +359,185 @@ static int set_us(dcm_ds *ds, uint32_t tag, unsigned v)
     return dcm_ds_set_bytes(ds, tag, DCM_VR_US, b, 2);
 }
 
-/* Replace encapsulated pixel data by its native form; *pixels receives the buffer the element
-   points to (freed by the caller after writing). */
-static int decompress(dcm_file *f, uint8_t **pixels, rs_err *err)
+/* Buffers the rewritten Pixel Data points into, freed after the file is written. */
+typedef struct px_owned {
+    uint8_t *pixels;     /* native pixel data */
+    rs_buf frames;       /* encoded frames, one after the other */
+    uint8_t *bot;        /* Basic Offset Table */
+    dcm_frag *frags;
+} px_owned;
+
+static void px_owned_free(px_owned *o)
+{
+    free(o->pixels);
+    rs_buf_free(&o->frames);
+    free(o->bot);
+    free(o->frags);
+}
+
+/* Value `v` added after the values of a string element (PS3.3 C.7.6.1.1.5: each lossy step
+   appends its ratio and method). */
+static int append_value(dcm_ds *ds, uint32_t tag, uint16_t vr, const char *v)
+{
+    const dcm_elem *e = dcm_ds_find(ds, tag);
+    char all[256] = "";
+    if (e && !(e->flags & (DCM_EF_BULK | DCM_EF_ENCAPS)) && e->v.bytes && e->len && e->len < 200) {
+        snprintf(all, sizeof all, "%.*s", (int)e->len, (const char *)e->v.bytes);
+        size_t n = strlen(all);
+        while (n && (all[n - 1] == ' ' || all[n - 1] == 0))
+            all[--n] = 0;
+        if (n)
+            strcat(all, "\\");
+    }
+    size_t n = strlen(all);
+    snprintf(all + n, sizeof all - n, "%s", v);
+    if (strlen(all) % 2)
+        strcat(all, " ");
+    return dcm_ds_set_str(ds, tag, vr, all);
+}
+
+/* The image attributes of frames now `photometric`, interleaved, in the low bits; lossy
+   attributes for a lossy source (kept) and a lossy target (added, with its ratio). */
+static int set_image_attrs(dcm_ds *ds, const codec_desc *d, const char *photometric, const char *target_ts,
+                           double ratio)
+{
+    char pi[18];
+    snprintf(pi, sizeof pi, "%s%s", photometric, strlen(photometric) % 2 ? " " : "");
+    int rc = dcm_ds_set_str(ds, DCM_TAG(0x0028, 0x0004), DCM_VR_CS, pi);
+    if (rc == RS_OK && d->spp > 1)
+        rc = set_us(ds, DCM_TAG(0x0028, 0x0006), 0); /* decoders give interleaved samples */
+    if (rc == RS_OK && d->high_bit != d->bits_stored - 1)
+        rc = set_us(ds, DCM_TAG(0x0028, 0x0102), (unsigned)d->bits_stored - 1); /* samples are in the low bits */
+    if (rc == RS_OK && d->lossy)
+        rc = keep_lossy(ds, d->ts_uid);
+    const char *method = codec_enc_lossy_method(target_ts);
+    if (rc == RS_OK && method) {
+        char r[17];
+        snprintf(r, sizeof r, "%.2f", ratio);
+        rc = dcm_ds_set_str(ds, DCM_TAG(0x0028, 0x2110), DCM_VR_CS, "01");
+        rc = rc ? rc : append_value(ds, DCM_TAG(0x0028, 0x2112), DCM_VR_DS, r);
+        rc = rc ? rc : append_value(ds, DCM_TAG(0x0028, 0x2114), DCM_VR_CS, method);
+    }
+    dcm_ds_remove(ds, DCM_TAG(0x7FE0, 0x0001)); /* offset tables of the fragments that are gone */
+    dcm_ds_remove(ds, DCM_TAG(0x7FE0, 0x0002));
+    return rc;
+}
+
+/* Every frame of img decoded into one native buffer (own->pixels) made f's Pixel Data. */
+static int to_native(dcm_file *f, codec_image *img, px_owned *own, char photometric[17], rs_err *err)
+{
+    const codec_desc *d = codec_get_desc(img);
+    size_t fb = frame_size(d);
+    uint64_t total = (uint64_t)fb * d->frames;
+    uint8_t *buf = malloc((size_t)total + 2);
+    if (!buf)
+        return rs_err_set(err, RS_ENOMEM, "out of memory for %llu bytes of pixel data", (unsigned long long)total);
+    own->pixels = buf;
+    int rc = RS_OK;
+    for (uint32_t k = 0; rc == RS_OK && k < d->frames; k++)
+        rc = decode_into(img, k, buf + (size_t)k * fb, photometric, err);
+    if (rc)
+        return rc;
+    buf[total] = buf[total + 1] = 0; /* even length (PS3.5 7.1.1), and a NUL as the model keeps */
+    dcm_elem *px = dcm_ds_put(f->ds, DCM_TAG_PIXEL_DATA, d->bits_allocated > 8 ? DCM_VR_OW : DCM_VR_OB);
+    if (!px)
+        return rs_err_set(err, RS_ENOMEM, "out of memory");
+    px->len = (uint32_t)(total + (total & 1));
+    px->v.bytes = buf;
+    return RS_OK;
+}
+
+/* Every frame of img decoded and encoded in ts, one fragment each after a Basic Offset Table,
+   made f's (encapsulated) Pixel Data; *ratio: native bytes / encoded bytes. One decoded frame
+   at a time; the encoded frames are bounded by DW_TC_MAX_PIXELS too. */
+static int to_encoded(dcm_file *f, codec_image *img, const char *ts, const codec_enc_opts *eo, px_owned *own,
+                      char photometric[17], double *ratio, rs_err *err)
+{
+    const codec_desc *d = codec_get_desc(img);
+    uint32_t nf = d->frames;
+    size_t *at = malloc(((size_t)nf + 1) * sizeof *at);
+    own->bot = malloc((size_t)nf * 4);
+    own->frags = calloc((size_t)nf + 1, sizeof *own->frags);
+    int rc = at && own->bot && own->frags ? RS_OK : rs_err_set(err, RS_ENOMEM, "out of memory for the frame table");
+    for (uint32_t k = 0; rc == RS_OK && k < nf; k++) {
+        codec_frame fr = {0};
+        at[k] = own->frames.len;
+        rc = codec_decode_frame(img, k, &fr, err);
+        rc = rc ? rc : codec_encode_frame(ts, &fr, eo, &own->frames, err);
+        if (rc == RS_OK && k == 0)
+            snprintf(photometric, 17, "%s", fr.photometric);
+        codec_frame_free(&fr);
+        if (rc == RS_OK && own->frames.len > DW_TC_MAX_PIXELS)
+            rc = rs_err_set(err, RS_ELIMIT, "the encoded pixel data passes the %llu MiB radshare builds for one answer",
+                            (unsigned long long)(DW_TC_MAX_PIXELS >> 20));
+    }
+    if (rc == RS_OK) {
+        at[nf] = own->frames.len;
+        uint64_t off = 0; /* item offsets: 8-byte item header + the fragment padded to even */
+        for (uint32_t k = 0; k < nf; k++) {
+            size_t len = at[k + 1] - at[k];
+            for (int b = 0; b < 4; b++)
+                own->bot[4 * k + b] = (uint8_t)(off >> (8 * b));
+            own->frags[k + 1] = (dcm_frag){0, (uint32_t)len, own->frames.p + at[k]};
+            off += 8 + len + (len & 1);
+        }
+        own->frags[0] = (dcm_frag){0, nf * 4, own->bot};
+        *ratio = own->frames.len ? (double)frame_size(d) * nf / (double)own->frames.len : 0;
+        dcm_elem *px = dcm_ds_put(f->ds, DCM_TAG_PIXEL_DATA, DCM_VR_OB);
+        if (!px)
+            rc = rs_err_set(err, RS_ENOMEM, "out of memory");
+        else {
+            px->flags = DCM_EF_ENCAPS | DCM_EF_UNDEF_LEN;
+            px->len = DCM_UNDEF_LEN;
+            px->v.px.frags = own->frags;
+            px->v.px.n = nf + 1;
+        }
+    }
+    free(at);
+    return rc;
+}
+
+/* f's pixel data rewritten for ts: decoded (ts native) or decoded and encoded (ts compressed). */
+static int convert_pixels(dcm_file *f, const dcm_ts *ts, const codec_enc_opts *eo, px_owned *own, rs_err *err)
 {
     codec_image *img = NULL;
     int rc = codec_open(f, NULL, &img, err);
     if (rc)
         return rc;
     codec_desc d = *codec_get_desc(img);
-    size_t fb = frame_size(&d);
-    uint64_t total = (uint64_t)fb * d.frames;
     char photometric[17] = "";
-    rc = check_decodable(&d, total, DW_TC_MAX_PIXELS, "the pixel data", err);
-    uint8_t *buf = rc ? NULL : malloc((size_t)total + 2);
-    if (rc == RS_OK && !buf)
-        rc = rs_err_set(err, RS_ENOMEM, "out of memory for %llu bytes of pixel data", (unsigned long long)total);
-    for (uint32_t k = 0; rc == RS_OK && k < d.frames; k++)
-        rc = decode_into(img, k, buf + (size_t)k * fb, photometric, err);
+    double ratio = 0;
+    rc = check_decodable(&d, (uint64_t)frame_size(&d) * d.frames, DW_TC_MAX_PIXELS, "the pixel data", err);
+    if (rc == RS_OK && ts->encapsulated)
+        rc = codec_enc_check(ts->uid, &d, err);
+    if (rc == RS_OK)
+        rc = ts->encapsulated ? to_encoded(f, img, ts->uid, eo, own, photometric, &ratio, err)
+                              : to_native(f, img, own, photometric, err);
     codec_close(img);
-    if (rc) {
-        free(buf);
-        return rc;
+    if (rc == RS_OK) {
+        const char *pi = ts->encapsulated ? codec_enc_photometric(ts->uid, photometric) : photometric;
+        if (set_image_attrs(f->ds, &d, pi, ts->uid, ratio))
+            rc = rs_err_set(err, RS_ENOMEM, "cannot rebuild the image attributes");
     }
-    buf[total] = buf[total + 1] = 0; /* even length (PS3.5 7.1.1), and a NUL as the model keeps */
-    *pixels = buf;
-    dcm_ds *ds = f->ds;
-    dcm_elem *px = dcm_ds_put(ds, DCM_TAG_PIXEL_DATA, d.bits_allocated > 8 ? DCM_VR_OW : DCM_VR_OB);
-    if (!px)
-        return rs_err_set(err, RS_ENOMEM, "out of memory");
-    px->len = (uint32_t)(total + (total & 1));
-    px->v.bytes = buf;
-    if (strlen(photometric) % 2)
-        strcat(photometric, " ");
-    rc = dcm_ds_set_str(ds, DCM_TAG(0x0028, 0x0004), DCM_VR_CS, photometric);
-    if (rc == RS_OK && d.spp > 1)
-        rc = set_us(ds, DCM_TAG(0x0028, 0x0006), 0); /* decoders give interleaved samples */
-    if (rc == RS_OK && d.high_bit != d.bits_stored - 1)
-        rc = set_us(ds, DCM_TAG(0x0028, 0x0102), (unsigned)d.bits_stored - 1); /* samples are in the low bits */
-    if (rc == RS_OK && d.lossy)
-        rc = keep_lossy(ds, d.ts_uid);
-    dcm_ds_remove(ds, DCM_TAG(0x7FE0, 0x0001)); /* offset tables of the fragments that are gone */
-    dcm_ds_remove(ds, DCM_TAG(0x7FE0, 0x0002));
-    return rc ? rs_err_set(err, rc, "cannot rebuild the image attributes") : RS_OK;
+    return rc;
 }
 
 int dw_tc_instance(dcm_file *f, const char *ts_uid, rs_buf *out, rs_err *err)
 {
+    return dw_tc_instance_opts(f, ts_uid, NULL, out, err);
+}
+
+int dw_tc_instance_opts(dcm_file *f, const char *ts_uid, const codec_enc_opts *eo, rs_buf *out, rs_err *err)
+{
     const dcm_ts *ts = dcm_ts_find(ts_uid, strlen(ts_uid));
-    if (!ts || ts->encapsulated)
+    if (!ts || (ts->encapsulated && !codec_enc_known(ts_uid)))
         return rs_err_set(err, RS_EUNSUPPORTED, "radshare does not encode %s", ts_uid);
-    uint8_t *pixels = NULL;
+    px_owned own = {0};
     dcm_elem *px = dcm_ds_find(f->ds, DCM_TAG_PIXEL_DATA);
-    int rc = px && (px->flags & DCM_EF_ENCAPS) ? decompress(f, &pixels, err) : RS_OK;
+    int encaps = px && (px->flags & DCM_EF_ENCAPS);
+    /* compressed to native, anything to another compressed syntax (same syntax: not here) */
+    int rc = px && (encaps || ts->encapsulated) && strcmp(f->ts->uid, ts->uid) ? convert_pixels(f, ts, eo, &own, err)
+                                                                                : RS_OK;
     if (rc == RS_OK) {
         /* this file is radshare's making: its implementation, not the original writer's */
         dcm_ds_remove(f->meta, DCM_TAG_IMPL_CLASS_UID);
@@ -367,11 +545,23 @@ int dw_tc_instance(dcm_file *f, const char *ts_uid, rs_buf *out, rs_err *err)
         f->ts = ts; /* the pixel data now matches it; the writer checks */
         dcm_write_opts wo = {.ts = ts};
         px = dcm_ds_find(f->ds, DCM_TAG_PIXEL_DATA);
-        if (px && !(px->flags & DCM_EF_ENCAPS) && px->len != DCM_UNDEF_LEN &&
-            rs_buf_reserve(out, (size_t)px->len + 65536)) /* the pixels once more, not a doubling */
-            rc = rs_err_set(err, RS_ENOMEM, "out of memory for a %u-byte instance", px->len);
+        size_t want = !px ? 0 : (px->flags & DCM_EF_ENCAPS) ? own.frames.len : px->len == DCM_UNDEF_LEN ? 0 : px->len;
+        if (want && rs_buf_reserve(out, want + 65536)) /* the pixels once more, not a doubling */
+            rc = rs_err_set(err, RS_ENOMEM, "out of memory for a %zu-byte instance", want);
         rc = rc ? rc : dcm_write(f, &wo, out, err);
     }
-    free(pixels);
+    px_owned_free(&own);
+    return rc;
+}
+
+int dw_tc_frame_encoded(codec_image *img, uint32_t index, const char *ts, rs_buf *out, rs_err *err)
+{
+    const codec_desc *d = codec_get_desc(img);
+    codec_frame fr = {0};
+    int rc = check_decodable(d, frame_size(d), DW_TC_MAX_FRAME, "a frame", err);
+    rc = rc ? rc : codec_enc_check(ts, d, err);
+    rc = rc ? rc : codec_decode_frame(img, index, &fr, err);
+    rc = rc ? rc : codec_encode_frame(ts, &fr, NULL, out, err);
+    codec_frame_free(&fr);
     return rc;
 }

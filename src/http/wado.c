@@ -43,6 +43,7 @@ typedef struct obj {
     char sop[STORE_UID_MAX + 1];
     uint64_t size;
     dw_tc tc;           /* what it is sent as (retrieve_objects) */
+    int refused;        /* transcode_object: no encoder takes this image as Accept asks */
 } obj;
 
 typedef struct obj_list {
@@ -107,6 +108,7 @@ typedef struct mp_stream {
     int fd;
     uint64_t off;       /* in the current file, or in conv */
     rs_buf conv;        /* the current object, transcoded (tc.convert) */
+    char *accept;       /* the request's Accept, for dw_tc_refine */
     int primed;         /* conv already holds object 0 */
     char head[512];     /* part header or closing delimiter being sent */
     size_t head_len, head_off;
@@ -119,6 +121,7 @@ static void mp_free(void *ctx)
     if (m->fd >= 0)
         close(m->fd);
     rs_buf_free(&m->conv);
+    free(m->accept);
     free(m->l.v);
     free(m);
 }
@@ -137,16 +140,24 @@ static void set_head(mp_stream *m, int len)
     m->head_off = 0;
 }
 
-/* o rewritten in o->tc.ts (decompressed when its pixel data is compressed) into out. */
-static int transcode_object(dicomweb *dw, const obj *o, rs_buf *out, rs_err *err)
+/* o rewritten in o->tc.ts (decompressed when its pixel data is compressed, encoded when that
+ * syntax is compressed) into out. An encoding chosen from the index alone is checked against
+ * the image first (dw_tc_refine with accept): o->tc may change to Accept's next choice, and
+ * o->refused is set when there is none. */
+static int transcode_object(dicomweb *dw, obj *o, const char *accept, rs_buf *out, rs_err *err)
 {
-    char path[4096];
+    char path[4096], msg[512];
     dcm_file *f = NULL;
     dcm_read_opts ro = {.bulk_min = 4096, .max_memory = TRANSCODE_MEMORY};
     rs_err_clear(err);
     rs_buf_reset(out);
     int rc = store_get_instance_path(dw->st, o->sop, path, sizeof path, err);
     rc = rc ? rc : dcm_read_path(path, &ro, &f, err);
+    if (rc == RS_OK && o->tc.convert == DW_TC_ENCODE &&
+        (rc = dw_tc_refine(accept, DW_TC_OBJECTS, o->ts, f, &o->tc, msg, sizeof msg, err)) == RS_EUNSUPPORTED)
+        o->refused = 1;
+    if (rc == RS_OK && !o->tc.convert) /* the next choice is the stored syntax: the file rewritten in it */
+        o->tc.convert = DW_TC_DECODE;
     rc = rc ? rc : dw_tc_instance(f, o->tc.ts, out, err);
     dcm_file_free(f);
     return rc;
@@ -172,7 +183,7 @@ static ssize_t mp_step(mp_stream *m, uint8_t *buf, size_t max)
             obj *o = &m->l.v[m->i];
             if (o->tc.convert) {
                 rs_err err;
-                if (!m->primed && transcode_object(m->dw, o, &m->conv, &err)) {
+                if (!m->primed && transcode_object(m->dw, o, m->accept, &m->conv, &err)) {
                     rs_log(RS_LOG_WARN, "WADO-RS: instance %s cannot be sent in %s: %s (answer cut)", o->sop, o->tc.ts,
                            err.msg);
                     return -1;
@@ -243,7 +254,7 @@ static int negotiate(http_req *rq, obj_list *l, char *msg, size_t cap)
 {
     const char *accept = http_req_header(rq, "Accept");
     for (size_t i = 0; i < l->n; i++)
-        if (dw_tc_choose(accept, DW_TC_OBJECTS, l->v[i].ts, &l->v[i].tc, msg, cap))
+        if (dw_tc_choose(accept, DW_TC_OBJECTS, l->v[i].ts, NULL, &l->v[i].tc, msg, cap))
             return RS_EUNSUPPORTED;
     return RS_OK;
 }
@@ -255,6 +266,12 @@ static int retrieve_objects(dicomweb *dw, http_req *rq, const dw_target *t)
         return http_reply_error(rq, 503, "out of memory");
     m->dw = dw;
     m->fd = -1;
+    const char *accept = http_req_header(rq, "Accept");
+    m->accept = strdup(accept ? accept : "");
+    if (!m->accept) {
+        free(m);
+        return http_reply_error(rq, 503, "out of memory");
+    }
     rs_err err;
     rs_err_clear(&err);
     char msg[512];
@@ -263,9 +280,10 @@ static int retrieve_objects(dicomweb *dw, http_req *rq, const dw_target *t)
     /* a single instance is transcoded before answering, so that a failure gets its status */
     int prime = !rc && !refused && m->l.n == 1 && m->l.v[0].tc.convert;
     if (prime)
-        rc = transcode_object(dw, &m->l.v[0], &m->conv, &err);
+        rc = transcode_object(dw, &m->l.v[0], http_req_header(rq, "Accept"), &m->conv, &err);
     if (rc || m->l.n == 0 || m->l.too_many || refused) {
-        rc = rc == RS_EUNSUPPORTED ? http_reply_error(rq, 501, "%s", err.msg)
+        rc = prime && m->l.v[0].refused ? http_reply_error(rq, 406, "%s", err.msg)
+             : rc == RS_EUNSUPPORTED ? http_reply_error(rq, 501, "%s", err.msg)
              : rc ? http_reply_error(rq, http_status_for(rc), "%s", err.msg)
              : m->l.too_many ? http_reply_error(rq, 413, "more than %d instances: retrieve by series", MAX_OBJECTS)
              : refused ? http_reply_error(rq, 406, "%s", msg)
@@ -473,10 +491,11 @@ int wado_uri(http_req *rq, void *ctx)
     int rc = query_target(dw, &t, 0, collect, &l, &err);
     int fd = -1;
     const char *ts = http_req_query(rq, "transferSyntax");
+    char accept[160] = "";
     if (rc == RS_OK && l.n == 1 && ts) { /* PS3.18 9.1.2.2.4: the same choices as WADO-RS */
-        char accept[160], msg[512];
+        char msg[512];
         snprintf(accept, sizeof accept, "multipart/related; type=\"application/dicom\"; transfer-syntax=%.64s", ts);
-        if (dw_tc_choose(accept, DW_TC_OBJECTS, l.v[0].ts, &l.v[0].tc, msg, sizeof msg)) {
+        if (dw_tc_choose(accept, DW_TC_OBJECTS, l.v[0].ts, NULL, &l.v[0].tc, msg, sizeof msg)) {
             free(l.v);
             return http_reply_error(rq, 406, "%s", msg);
         }
@@ -485,11 +504,13 @@ int wado_uri(http_req *rq, void *ctx)
         rs_buf b = RS_BUF_INIT;
         char etag[160];
         snprintf(etag, sizeof etag, "%s-%s", l.v[0].hash, l.v[0].tc.ts);
-        if (!http_etag_check(rq, etag) && (rc = transcode_object(dw, &l.v[0], &b, &err)) == RS_OK) {
+        if (!http_etag_check(rq, etag) && (rc = transcode_object(dw, &l.v[0], accept, &b, &err)) == RS_OK) {
             http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
             atomic_fetch_add(&dw->n.retrieved_instances, 1);
             atomic_fetch_add(&dw->n.retrieved_bytes, b.len);
             rc = http_reply_buf(rq, 200, "application/dicom", b.p, b.len);
+        } else if (l.v[0].refused) {
+            rc = http_reply_error(rq, 406, "%s", err.msg);
         } else if (rc == RS_EUNSUPPORTED) {
             rc = http_reply_error(rq, 501, "%s", err.msg);
         }

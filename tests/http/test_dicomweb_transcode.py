@@ -161,7 +161,7 @@ def check_frames(srv, name, path, original, ts, media, tol, work):
     st, h, body = srv.get(f"{base}/frames/1", {"Accept": f'{OCTET}; transfer-syntax={ts}'})
     parts = parse_multipart(body, h.get("content-type", "")) if st == 200 else []
     report(st == 200 and len(parts) == 1 and parts[0][1] == stored[0], f"{name}: the stored syntax asked by UID")
-    other = "image/jp2" if media != "image/jp2" else "image/jls"
+    other = "image/jpx"  # JPEG 2000 Part 2: no encoder (the encoders are tested in tests/codec/test_encode.py)
     st, h, body = srv.get(f"{base}/frames/1", {"Accept": f'multipart/related; type="{other}"'})
     report(st == 406 and EXPLICIT.encode() in body and b"transfer-syntax=*" in body,
            f"{name}: {other} (would need an encoder) is 406 naming what can be sent", f"{st} {body[:300]}")
@@ -228,10 +228,14 @@ def check_limits(srv, work, rng):
     st, res = stow(srv, [open(dst, "rb").read()])
     report(st == 200, "an instance claiming 65535x65535 pixels is stored (ingest does not decode)", str(st))
     for what, hdr in (("frames", {"Accept": OCTET}), ("instance", {"Accept": 'multipart/related; type="application/dicom";'
-                                                                           f' transfer-syntax={EXPLICIT}'})):
-        st, h, body = srv.get(url(dst) + ("/frames/1" if what == "frames" else ""), hdr)
+                                                                           f' transfer-syntax={EXPLICIT}'}),
+                      ("frames encoded", {"Accept": 'multipart/related; type="image/jp2"'}),
+                      ("instance encoded", {"Accept": 'multipart/related; type="application/dicom"; '
+                                                      'transfer-syntax=1.2.840.10008.1.2.5'})):
+        st, h, body = srv.get(url(dst) + ("/frames/1" if what.startswith("frames") else ""), hdr)
         report(400 <= st < 600 and st != 500 and b"limit" in body,
-               f"its {what} decompressed: {st} with a clear message, not an allocation", body[:200].decode(errors="replace"))
+               f"its {what} {'(J2K / RLE)' if 'encoded' in what else 'decompressed'}: {st} with a clear message, "
+               "not an allocation", body[:200].decode(errors="replace"))
     st, _, _ = srv.get("/api/status")
     report(st == 200, "the server is healthy afterwards")
 
@@ -480,7 +484,8 @@ def main():
         st, h, body = srv.get(uri)
         report(st == 200 and body == open(jls_path, "rb").read(), "WADO-URI without transferSyntax: the stored file")
         st, h, body = srv.get(uri + "&transferSyntax=1.2.840.10008.1.2.4.50")
-        report(st == 406 and EXPLICIT.encode() in body, "WADO-URI transferSyntax=JPEG baseline: 406 naming what can be sent")
+        report(st == 406 and EXPLICIT.encode() in body and b"8-bit" in body,
+               "WADO-URI transferSyntax=JPEG baseline of a 16-bit image: 406 naming what can be sent", body[:300])
 
         # long frame lists: kept whole, never cut into another list
         mfj = url(next(c[1] for c in cases if c[0] == "jpeg-ls multi-frame"))
@@ -511,7 +516,7 @@ def main():
         st, h, body = srv.get(url(single), {"Accept": 'multipart/related; type="application/dicom"; '
                                                      'transfer-syntax=1.2.840.10008.1.2.4.50'})
         report(st == 406 and EXPLICIT.encode() in body and b"1.2.840.10008.1.2 " in body,
-               "instance asked in JPEG baseline (no encoder): 406 listing the syntaxes offered", body[:300].decode())
+               "16-bit instance asked in JPEG baseline: 406 listing the syntaxes offered", body[:300].decode())
         st, h, body = srv.get(url(single), {"Accept": 'multipart/related; type="application/dicom"; '
                                                      'transfer-syntax=1.2.840.10008.1.2'})
         parts = parse_multipart(body, h.get("content-type", "")) if st == 200 else []

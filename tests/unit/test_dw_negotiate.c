@@ -20,12 +20,17 @@
 
 static dw_tc tc;
 static char msg[512];
+static const codec_desc *img; /* the stored image, NULL: not known (objects before the file is read) */
+static const codec_desc grey8 = {.rows = 64, .cols = 64, .frames = 1, .spp = 1, .bits_allocated = 8, .bits_stored = 8,
+                                 .high_bit = 7, .photometric = "MONOCHROME2"};
+static const codec_desc grey16 = {.rows = 64, .cols = 64, .frames = 1, .spp = 1, .bits_allocated = 16,
+                                  .bits_stored = 12, .high_bit = 11, .photometric = "MONOCHROME2"};
 
 static int choose(const char *accept, dw_tc_what what, const char *stored)
 {
     memset(&tc, 0, sizeof tc);
     msg[0] = 0;
-    return dw_tc_choose(accept, what, stored, &tc, msg, sizeof msg);
+    return dw_tc_choose(accept, what, stored, img, &tc, msg, sizeof msg);
 }
 
 static void frames(void)
@@ -53,19 +58,40 @@ static void frames(void)
     CHECK_EQ_STR(tc.ts, JLS);
     CHECK_EQ_INT(choose("multipart/related; type=\"image/jpeg\"; transfer-syntax=" SV1, DW_TC_FRAMES, SV1), RS_OK);
     CHECK_EQ_INT(tc.convert, 0);
-    /* compressed types other than the stored one: no encoder */
+    /* compressed types other than the stored one: encoded when the image allows it */
+    img = &grey16;
     CHECK_EQ_INT(choose("multipart/related; type=\"image/jpeg\"; transfer-syntax=" JPB, DW_TC_FRAMES, SV1),
                  RS_EUNSUPPORTED);
-    CHECK(strstr(msg, "transfer-syntax=*") && strstr(msg, ELE) && strstr(msg, "image/jpeg"));
-    CHECK_EQ_INT(choose("multipart/related; type=\"image/jp2\"", DW_TC_FRAMES, JLS), RS_EUNSUPPORTED);
+    CHECK(strstr(msg, "transfer-syntax=*") && strstr(msg, ELE) && strstr(msg, "image/jpeg") && strstr(msg, "8-bit"));
     CHECK_EQ_INT(choose("multipart/related; type=\"image/jpeg\"", DW_TC_FRAMES, ILE), RS_EUNSUPPORTED);
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/jp2\"", DW_TC_FRAMES, JLS), RS_OK);
+    CHECK_EQ_STR(tc.ts, "1.2.840.10008.1.2.4.90");
+    CHECK_EQ_INT(tc.convert, DW_TC_ENCODE);
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/jls\"", DW_TC_FRAMES, ILE), RS_OK);
+    CHECK_EQ_STR(tc.ts, JLS); /* lossless first */
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/jls\"; transfer-syntax=1.2.840.10008.1.2.4.81", DW_TC_FRAMES,
+                        ILE), RS_OK);
+    CHECK_EQ_STR(tc.ts, "1.2.840.10008.1.2.4.81");
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/x-dicom-rle\"", DW_TC_FRAMES, JLS), RS_OK);
+    CHECK_EQ_STR(tc.ts, "1.2.840.10008.1.2.5");
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/jpeg\", multipart/related; type=\"image/jp2\"; q=0.5",
+                        DW_TC_FRAMES, ILE), RS_OK); /* 16-bit: JPEG baseline falls to the next range */
+    CHECK_EQ_STR(tc.part_type, "image/jp2");
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/jpx\"", DW_TC_FRAMES, ILE), RS_EUNSUPPORTED);
+    img = &grey8;
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/jpeg\"", DW_TC_FRAMES, ILE), RS_OK);
+    CHECK_EQ_STR(tc.ts, JPB);
+    CHECK_EQ_INT(tc.convert, DW_TC_ENCODE);
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/jpeg\"", DW_TC_FRAMES, SV1), RS_OK);
+    CHECK_EQ_INT(tc.convert, DW_TC_STORED); /* stored in a syntax of that type: as is */
+    img = NULL;
     CHECK_EQ_INT(choose(OCTET "; transfer-syntax=" JPB, DW_TC_FRAMES, JLS), RS_EUNSUPPORTED);
     /* a single-part type or JSON is not offered for frames */
     CHECK_EQ_INT(choose("application/octet-stream", DW_TC_FRAMES, ILE), RS_EUNSUPPORTED);
     CHECK_EQ_INT(choose("application/json", DW_TC_FRAMES, ILE), RS_EUNSUPPORTED);
     /* lists: first producible one by q, then order; q=0 is refusal */
-    CHECK_EQ_INT(choose("multipart/related; type=\"image/jp2\", " OCTET "; transfer-syntax=*", DW_TC_FRAMES, JLS), RS_OK);
-    CHECK_EQ_STR(tc.ts, JLS);
+    CHECK_EQ_INT(choose("multipart/related; type=\"image/jpx\", " OCTET "; transfer-syntax=*", DW_TC_FRAMES, JLS), RS_OK);
+    CHECK_EQ_STR(tc.ts, JLS); /* no JPEG 2000 Part 2 encoder: the next range */
     CHECK_EQ_INT(choose(OCTET "; transfer-syntax=" ELE "; q=0.4, multipart/related; type=\"image/jls\"; q=0.9",
                         DW_TC_FRAMES, JLS), RS_OK);
     CHECK_EQ_STR(tc.part_type, "image/jls");
@@ -96,9 +122,21 @@ static void objects(void)
     CHECK_EQ_INT(choose("multipart/related; type=\"application/dicom\"; transfer-syntax=" ILE, DW_TC_OBJECTS, ELE),
                  RS_OK);
     CHECK_EQ_INT(tc.convert, 1);
+    /* encoded: assumed possible before the file is read, checked against the image after */
+    CHECK_EQ_INT(choose("multipart/related; type=\"application/dicom\"; transfer-syntax=" JPB, DW_TC_OBJECTS, SV1),
+                 RS_OK);
+    CHECK_EQ_INT(tc.convert, DW_TC_ENCODE);
+    img = &grey16;
     CHECK_EQ_INT(choose("multipart/related; type=\"application/dicom\"; transfer-syntax=" JPB, DW_TC_OBJECTS, SV1),
                  RS_EUNSUPPORTED);
     CHECK(strstr(msg, ELE) && strstr(msg, ILE " ") && strstr(msg, "transfer-syntax=*") && strstr(msg, SV1));
+    CHECK_EQ_INT(choose("multipart/related; type=\"application/dicom\"; transfer-syntax=" JPB ", "
+                        "multipart/related; type=\"application/dicom\"; transfer-syntax=" JLS "; q=0.5",
+                        DW_TC_OBJECTS, SV1), RS_OK);
+    CHECK_EQ_STR(tc.ts, JLS);
+    CHECK_EQ_INT(choose("multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.91",
+                        DW_TC_OBJECTS, SV1), RS_EUNSUPPORTED); /* no lossy JPEG 2000 encoder */
+    img = NULL;
     CHECK_EQ_INT(choose("application/json", DW_TC_OBJECTS, SV1), RS_EUNSUPPORTED);
     CHECK_EQ_INT(choose("multipart/related; type=\"application/octet-stream\"", DW_TC_OBJECTS, SV1), RS_EUNSUPPORTED);
 }
