@@ -85,3 +85,17 @@ def eventually(pred, secs=5.0, step=0.05):
         if v or time.monotonic() >= end:
             return v
         time.sleep(step)
+
+
+def tmp_leftovers(data):
+    """What DATA/tmp/ holds besides the store's pool of empty *.part slots (made ahead of time so
+    that an ingest needs no directory fsync): received bytes not yet in objects/, anything else."""
+    tmp = os.path.join(data, "tmp")
+    out = []
+    for f in sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []:
+        try:
+            if not (f.endswith(".part") and os.path.getsize(os.path.join(tmp, f)) == 0):
+                out.append(f)
+        except FileNotFoundError:  # removed (or moved into objects/) since the listing
+            pass
+    return out

@@ -46,7 +46,7 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rstest import RADSHARE, free_port, tap  # noqa: E402
+from rstest import RADSHARE, free_port, tap, tmp_leftovers  # noqa: E402
 HOST = "127.0.0.1"
 AET = "RADSHARE"
 SERVER_TIMEOUT = 4          # radshare --timeout: how long a silent peer is waited for
@@ -546,20 +546,6 @@ def object_files(data):
     return sorted(glob.glob(os.path.join(data, "objects", "*", "*", "*")))
 
 
-def tmp_files(data):
-    """tmp/ without the store's pool of empty *.part slots (made ahead of time, so that an ingest
-    needs no directory fsync): the received bytes not yet in objects/, and anything else."""
-    tmp = os.path.join(data, "tmp")
-    out = []
-    for f in sorted(os.listdir(tmp)) if os.path.isdir(tmp) else []:
-        try:
-            if not (f.endswith(".part") and os.path.getsize(os.path.join(tmp, f)) == 0):
-                out.append(f)
-        except FileNotFoundError:  # removed (or moved into objects/) since the listing
-            pass
-    return out
-
-
 def all_sops(port, work):
     rc, res, _ = findscu(port, work, "IMAGE", ["SOPInstanceUID"])
     return rc, {norm(r.get("SOPInstanceUID")) for r in res}
@@ -620,9 +606,9 @@ def group_store(port, work, sets, data):
            f"found {len(found)}, missing {sorted(want - found)[:3]}, extra {sorted(found - want)[:3]}")
     objs = object_files(data)
     # a stored file keeps its tmp/ slot name until its objects/ directory is fsync'ed, just after the answer
-    tmp_clean = wait_until(lambda: not tmp_files(data), 5)
+    tmp_clean = wait_until(lambda: not tmp_leftovers(data), 5)
     report(len(objs) == len(want) and tmp_clean, "one object file per instance, tmp/ empty",
-           f"{len(objs)} objects, tmp {tmp_files(data)[:3]}")
+           f"{len(objs)} objects, tmp {tmp_leftovers(data)[:3]}")
     # resending is a success that stores nothing new
     p = run(["storescu", "-aec", AET, "-to", "10", HOST, str(port), explicit[0]["path"]])
     report(p.returncode == 0 and len(object_files(data)) == len(objs), "resending an instance: success, nothing new")
@@ -974,11 +960,11 @@ def group_bad_peers(srv, work, sent, data):
             else:
                 ok = peer_gone(c.s, SERVER_TIMEOUT + 5)
                 c.close()
-        clean = wait_until(lambda: not tmp_files(data), 5)
+        clean = wait_until(lambda: not tmp_leftovers(data), 5)
         _, res, _ = findscu(port, work, "IMAGE", [f"SOPInstanceUID={sop}"])
         report(ok and clean and not res and object_files(data) == before_objs,
                f"half a data set then {how}: no instance, no object file, tmp/ empty",
-               f"found {len(res)}, tmp {tmp_files(data)}, {len(object_files(data)) - len(before_objs)} new objects")
+               f"found {len(res)}, tmp {tmp_leftovers(data)}, {len(object_files(data)) - len(before_objs)} new objects")
     _, after_sops = all_sops(port, work)
     report(after_sops == before_sops and echo(port), "the archive is unchanged by the bad peers and still serving")
 
@@ -1062,9 +1048,9 @@ def check_survivors(srv, work, data, recs, acked, label, maybe=()):
         with open(f, "rb") as fh:
             if hashlib.sha256(fh.read()).hexdigest() != os.path.basename(f):
                 bad.append(os.path.basename(f))
-    report(not bad and len(object_files(data)) == len(found) and not tmp_files(data),
+    report(not bad and len(object_files(data)) == len(found) and not tmp_leftovers(data),
            f"{label}: every object file matches its name, one per instance, tmp/ empty",
-           f"{len(bad)} corrupt, {len(object_files(data))} objects for {len(found)} instances, tmp {tmp_files(data)}")
+           f"{len(bad)} corrupt, {len(object_files(data))} objects for {len(found)} instances, tmp {tmp_leftovers(data)}")
     # and what comes back is what was sent
     d = tempfile.mkdtemp(dir=work, prefix="get-")
     p = run(["getscu", "-S", "-aec", AET, "-to", "10", "+B", "-od", d, "-k", "QueryRetrieveLevel=SERIES", "-k",
@@ -1115,12 +1101,12 @@ def group_sigkill(srv, work, data, rng):
     pdus = c.data_pdus(1, dataset_bytes(last["path"]))
     c.s.sendall(b"".join(pdus[:len(pdus) // 2]))
     # the partial upload must be on disk (tmp/*.part) when the process dies
-    wait_until(lambda: any(f.endswith(".part") for f in tmp_files(data)), 3)
-    had_part = any(f.endswith(".part") for f in tmp_files(data))
+    wait_until(lambda: any(f.endswith(".part") for f in tmp_leftovers(data)), 3)
+    had_part = any(f.endswith(".part") for f in tmp_leftovers(data))
     srv.stop(signal.SIGKILL)
     c.close()
     report(len(acked) == len(recs) - 1 and had_part, "SIGKILL in the middle of a data set (a .part in tmp/)",
-           f"{len(acked)} acked, tmp {tmp_files(data)}")
+           f"{len(acked)} acked, tmp {tmp_leftovers(data)}")
     report(srv.start(), "radshare restarts again")
     check_survivors(srv, work, data, recs, acked, "half-sent + SIGKILL")
 

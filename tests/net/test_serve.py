@@ -22,25 +22,9 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rstest import RADSHARE, run, free_port, tap  # noqa: E402
+from rstest import RADSHARE, run, free_port, tap, tmp_leftovers  # noqa: E402
 
 report = tap
-
-def tmp_leftovers(data):
-    """What tmp/ holds besides the store's pool of empty *.part slots (made ahead of time so that an
-    ingest needs no directory fsync): received bytes, anything else."""
-    tmp = os.path.join(data, "tmp")
-    out = []
-    for f in os.listdir(tmp):
-        try:
-            if not (f.endswith(".part") and os.path.getsize(os.path.join(tmp, f)) == 0):
-                out.append(f)
-        except FileNotFoundError:  # removed (or moved into objects/) since the listing
-            pass
-    return out
-
-
-
 
 class Server:
     def __init__(self, data, port, extra=()):
