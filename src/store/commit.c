@@ -448,6 +448,16 @@ static void commit_free(store_commit *c)
     free(c);
 }
 
+/* Tell the syncer thread to finish what it holds and wait for it. */
+static void stop_syncer(store_commit *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->syncer_stop = 1;
+    pthread_cond_signal(&c->sync_work);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->syncer, NULL);
+}
+
 int store_commit_start(const store_commit_env *env, store_commit **out, rs_err *err)
 {
     *out = NULL;
@@ -470,11 +480,7 @@ int store_commit_start(const store_commit_env *env, store_commit **out, rs_err *
         return rs_err_set(err, RS_ENOMEM, "cannot start the syncer thread");
     }
     if (pthread_create(&c->thread, NULL, committer, c) != 0) {
-        pthread_mutex_lock(&c->mu);
-        c->syncer_stop = 1;
-        pthread_cond_signal(&c->sync_work);
-        pthread_mutex_unlock(&c->mu);
-        pthread_join(c->syncer, NULL);
+        stop_syncer(c);
         commit_free(c);
         return rs_err_set(err, RS_ENOMEM, "cannot start the committer thread");
     }
@@ -561,11 +567,7 @@ void store_commit_stop(store_commit *c)
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
     run_drops(c);
-    pthread_mutex_lock(&c->mu);
-    c->syncer_stop = 1;
-    pthread_cond_signal(&c->sync_work);
-    pthread_mutex_unlock(&c->mu);
-    pthread_join(c->syncer, NULL);
+    stop_syncer(c);
     commit_free(c);
 }
 
