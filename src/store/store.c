@@ -809,12 +809,14 @@ static int rebuild(reindex_ctx *k, const char *path, rs_err *err)
     if (rc == RS_OK)
         rc = store_blob_walk(k->blobs, collect_object, &objs, err);
     if (rc == RS_OK)
-        rc = ops->open(path, &k->env.ix, err);
+        rc = ops->open_rebuild(path, &k->env.ix, err);
     if (rc == RS_OK) {
         k->rep->objects = objs.n;
         qsort(objs.v, objs.n, sizeof *objs.v, cmp_object);
         for (size_t i = 0; i < objs.n && rc == RS_OK; i += REINDEX_BATCH)
             rc = reindex_batch(k, objs.v + i, objs.n - i < REINDEX_BATCH ? objs.n - i : REINDEX_BATCH, err);
+        if (rc == RS_OK)
+            rc = k->env.ix->ops->rebuild_finish(k->env.ix, err);
         k->env.ix->ops->close(k->env.ix);
     }
     free(objs.v);
