@@ -29,7 +29,7 @@
 #define COPY_CHUNK (1u << 20)
 /* records per reindex transaction: the parsed records held at once; the rebuilt file's COMMITs
    are not synced (open_rebuild), so more per transaction no longer saves flushes */
-#define REINDEX_BATCH 2048
+#define REINDEX_BATCH 256
 
 struct store {
     char *datadir;
