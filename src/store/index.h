@@ -72,6 +72,14 @@ struct store_index_ops {
     const char *name;
     /* path: the backend's location (a file for SQLite, a connection string later). */
     int (*open)(const char *path, store_index **out, rs_err *err);
+    /*
+     * A new, empty index at path (whatever was there is removed) for a bulk rebuild: the same
+     * write and read operations, but no commit is durable and derived values may lag until
+     * rebuild_finish, which completes the index and makes it durable as a whole. Until it
+     * returns RS_OK the index is unfinished: the caller must not use it as the live one.
+     */
+    int (*open_rebuild)(const char *path, store_index **out, rs_err *err);
+    int (*rebuild_finish)(store_index *ix, rs_err *err);
     void (*close)(store_index *ix);
 
     /* ---- write side (the committer thread) ---- */

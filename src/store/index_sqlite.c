@@ -10,6 +10,7 @@
  */
 #include "index.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #define MAX_IDLE_READERS 8
 #define BUSY_TIMEOUT_MS 10000
 #define CHECKPOINT_PAGES 4000
+#define REBUILD_PAGE_SIZE "8192"
 
 /* Prepared statements of the write connection. */
 enum {
@@ -41,6 +43,8 @@ enum {
     W_DROP_FIND,
     W_DROP_JSON,
     W_DROP_ROW,
+    W_SAVEPOINT,
+    W_RELEASE,
     W_COUNT
 };
 
@@ -57,6 +61,11 @@ typedef struct sqlite_index {
     sqlite3_stmt *st[W_COUNT];
     idset touched;              /* series touched by the open batch */
     int wal_pages;              /* WAL size after the last commit (wal hook) */
+    int rebuild;                /* opened by open_rebuild: see rebuild_setup */
+    /* within the open batch (whose records outlive it): the last upsert per level, see upsert */
+    const store_record *last_rec[STORE_LEVEL_IMAGE];
+    int64_t last_id[STORE_LEVEL_IMAGE];
+    const store_record *new_sop;   /* sop_state found no row for this record's SOP */
     pthread_mutex_t pool_mu;
     sqlite3 *idle[MAX_IDLE_READERS];
     size_t n_idle;
@@ -163,20 +172,30 @@ static const char *const FIXED_COLS[STORE_N_LEVELS] = {
     "ts_uid TEXT NOT NULL, received_ns INTEGER NOT NULL",
 };
 
-static const char INDEXES[] =
-    "CREATE TABLE instance_json(instance INTEGER PRIMARY KEY REFERENCES instances(id), json TEXT NOT NULL);\n"
-    "CREATE INDEX patients_id ON patients(patient_id);\n"
-    "CREATE INDEX patients_name ON patients(patient_name_norm);\n"
-    "CREATE UNIQUE INDEX studies_uid ON studies(study_uid);\n"
-    "CREATE INDEX studies_patient ON studies(patient);\n"
-    "CREATE INDEX studies_date ON studies(study_date);\n"
-    "CREATE INDEX studies_accession ON studies(accession);\n"
-    "CREATE UNIQUE INDEX series_uid ON series(series_uid);\n"
-    "CREATE INDEX series_study ON series(study, n_instances, modality);\n"
-    "CREATE UNIQUE INDEX instances_sop ON instances(sop_uid, hash);\n"
-    "CREATE INDEX instances_hash ON instances(hash);\n"
+/* Besides the tables: instance_json, then the indexes. */
+static const char JSON_TABLE[] =
+    "CREATE TABLE instance_json(instance INTEGER PRIMARY KEY REFERENCES instances(id), json TEXT NOT NULL);\n";
+
+/*
+ * The indexes, in schema order. A rebuild (open_rebuild) creates those not needed while rows
+ * go in (deferred) once at the end, one sorted pass each, instead of maintaining them row by
+ * row; the unique ones that the upserts and the version lookups use stay throughout.
+ */
+static const struct { const char *name, *sql; int deferred; } INDEXES[] = {
+    {"patients_id", "CREATE INDEX patients_id ON patients(patient_id);\n", 1},
+    {"patients_name", "CREATE INDEX patients_name ON patients(patient_name_norm);\n", 1},
+    {"studies_uid", "CREATE UNIQUE INDEX studies_uid ON studies(study_uid);\n", 0},
+    {"studies_patient", "CREATE INDEX studies_patient ON studies(patient);\n", 1},
+    {"studies_date", "CREATE INDEX studies_date ON studies(study_date);\n", 1},
+    {"studies_accession", "CREATE INDEX studies_accession ON studies(accession);\n", 1},
+    {"series_uid", "CREATE UNIQUE INDEX series_uid ON series(series_uid);\n", 0},
+    {"series_study", "CREATE INDEX series_study ON series(study, n_instances, modality);\n", 1},
+    {"instances_sop", "CREATE UNIQUE INDEX instances_sop ON instances(sop_uid, hash);\n", 0},
+    {"instances_hash", "CREATE INDEX instances_hash ON instances(hash);\n", 1},
     /* covering the per-batch recount of a series: count, size, SOP classes without row lookups */
-    "CREATE INDEX instances_series ON instances(series, current, sop_class, size);\n";
+    {"instances_series", "CREATE INDEX instances_series ON instances(series, current, sop_class, size);\n", 1},
+};
+#define N_INDEXES (sizeof INDEXES / sizeof INDEXES[0])
 
 static int column_def(rs_buf *b, const store_attr *a)
 {
@@ -202,7 +221,11 @@ static int schema_sql(rs_buf *b)
         if (rc == RS_OK)
             rc = rs_buf_puts(b, ");\n");
     }
-    return rc ? rc : rs_buf_puts(b, INDEXES);
+    if (rc == RS_OK)
+        rc = rs_buf_puts(b, JSON_TABLE);
+    for (size_t i = 0; i < N_INDEXES && rc == RS_OK; i++)
+        rc = rs_buf_puts(b, INDEXES[i].sql);
+    return rc;
 }
 
 /* The schema's identity: FNV-1a of its text, kept in PRAGMA user_version. */
@@ -383,7 +406,7 @@ static int prepare_writes(sqlite_index *x, rs_err *err)
         {W_SET_VERSION, SQL_SET_VERSION}, {W_SERIES_DERIVED, SQL_SERIES_DERIVED},
         {W_STUDY_DERIVED, SQL_STUDY_DERIVED}, {W_PATIENT_DERIVED, SQL_PATIENT_DERIVED},
         {W_SETTLE, SQL_SETTLE}, {W_DROP_FIND, SQL_DROP_FIND}, {W_DROP_JSON, SQL_DROP_JSON},
-        {W_DROP_ROW, SQL_DROP_ROW},
+        {W_DROP_ROW, SQL_DROP_ROW}, {W_SAVEPOINT, "SAVEPOINT put"}, {W_RELEASE, "RELEASE put"},
     };
     rs_buf sql = RS_BUF_INIT;
     int rc = RS_OK;
@@ -455,22 +478,56 @@ static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-static int writer_setup(sqlite_index *x, rs_err *err)
+/* PRAGMA journal_mode=mode; RS_OK when SQLite took it. */
+static int journal_mode(sqlite_index *x, const char *mode, rs_err *err)
 {
+    char sql[48];
     sqlite3_stmt *s;
-    int wal = 0;
-    if (sqlite3_prepare_v2(x->w, "PRAGMA journal_mode=WAL", -1, &s, NULL) == SQLITE_OK) {
+    int ok = 0;
+    snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", mode);
+    if (sqlite3_prepare_v2(x->w, sql, -1, &s, NULL) == SQLITE_OK) {
         if (sqlite3_step(s) == SQLITE_ROW)
-            wal = sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+            ok = sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), mode) == 0;
         sqlite3_finalize(s);
     }
-    if (!wal)
-        return sq_err(x->w, err, "cannot switch to WAL mode");
+    return ok ? RS_OK : rs_err_set(err, RS_EIO, "index %s: cannot switch to journal mode %s", x->path, mode);
+}
+
+/*
+ * A rebuild writes a fresh file nobody else reads, which is thrown away unless complete (the
+ * caller renames it into place only after rebuild_finish): no WAL (every page would be written
+ * twice, WAL then checkpoint), no fsync per COMMIT (synchronous=OFF; rebuild_finish's last
+ * COMMIT is the one fsync'ed), the rollback journal in memory (savepoints still roll back a
+ * failed put), and the deferred indexes dropped until rebuild_finish.
+ */
+static int rebuild_setup(sqlite_index *x, rs_err *err)
+{
+    int rc = exec(x->w, "PRAGMA synchronous=OFF; PRAGMA cache_size=-65536", err);
+    for (size_t i = 0; i < N_INDEXES && rc == RS_OK; i++) {
+        char sql[80];
+        snprintf(sql, sizeof sql, "DROP INDEX %s", INDEXES[i].name);
+        if (INDEXES[i].deferred)
+            rc = exec(x->w, sql, err);
+    }
+    return rc;
+}
+
+static int writer_setup(sqlite_index *x, rs_err *err)
+{
+    /* a rebuild's file is new, so its page size may still change: 8 KiB pages hold five header JSONs
+       of a small instance (~1.4 KB) where 4 KiB pages hold two, 15 % less file (docs/store.md) */
+    int rc = x->rebuild ? exec(x->w, "PRAGMA page_size=" REBUILD_PAGE_SIZE, err) : RS_OK;
+    if (rc == RS_OK)
+        rc = journal_mode(x, x->rebuild ? "memory" : "wal", err);
+    if (rc)
+        return rc;
     /* FULL: in WAL mode each COMMIT is fsync'ed, which is what an acknowledgement promises */
-    int rc = exec(x->w, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
-                        "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=0", err);
+    rc = exec(x->w, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                    "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=0", err);
     if (rc == RS_OK)
         rc = ensure_schema(x->w, err);
+    if (rc == RS_OK && x->rebuild)
+        rc = rebuild_setup(x, err);
     /* outside the versioned schema: trash marks are not rebuilt from objects/ but from DATA/trash/ */
     if (rc == RS_OK)
         rc = exec(x->w, "CREATE TABLE IF NOT EXISTS trash(study_uid TEXT PRIMARY KEY)", err);
@@ -501,7 +558,7 @@ static void sq_close(store_index *ix)
     free(x);
 }
 
-static int sq_open(const char *path, store_index **out, rs_err *err)
+static int open_index(const char *path, int rebuild, store_index **out, rs_err *err)
 {
     *out = NULL;
     sqlite_index *x = calloc(1, sizeof *x);
@@ -510,6 +567,7 @@ static int sq_open(const char *path, store_index **out, rs_err *err)
         return rs_err_set(err, RS_ENOMEM, "out of memory");
     }
     x->base.ops = &store_index_sqlite;
+    x->rebuild = rebuild;
     pthread_mutex_init(&x->pool_mu, NULL);
     int rc = open_conn(path, 1, &x->w, err);
     if (rc == RS_OK)
@@ -522,12 +580,34 @@ static int sq_open(const char *path, store_index **out, rs_err *err)
     return RS_OK;
 }
 
+static int sq_open(const char *path, store_index **out, rs_err *err)
+{
+    return open_index(path, 0, out, err);
+}
+
+static int sq_open_rebuild(const char *path, store_index **out, rs_err *err)
+{
+    int rc = RS_OK;
+    if (remove(path) != 0 && errno != ENOENT)
+        rc = rs_err_set(err, RS_EIO, "cannot remove %s: %s", path, strerror(errno));
+    return rc ? rc : open_index(path, 1, out, err);
+}
+
 /* ---- the write side ---------------------------------------------------------------------------- */
+
+/* Forget what the batch's statements remember (at its begin and end, after a failed put). */
+static void forget_batch(sqlite_index *x)
+{
+    memset(x->last_rec, 0, sizeof x->last_rec);
+    x->new_sop = NULL;
+}
 
 static int sq_begin(store_index *ix, rs_err *err)
 {
     sqlite_index *x = (sqlite_index *)ix;
-    x->touched.n = 0;
+    if (!x->rebuild) /* a rebuild recounts everything it touched once, in rebuild_finish */
+        x->touched.n = 0;
+    forget_batch(x);
     return exec(x->w, "BEGIN IMMEDIATE", err);
 }
 
@@ -536,6 +616,7 @@ static void sq_rollback(store_index *ix)
     sqlite_index *x = (sqlite_index *)ix;
     exec(x->w, "ROLLBACK", NULL);
     x->touched.n = 0;
+    forget_batch(x);
 }
 
 static int sq_sop_state(store_index *ix, const store_record *rec, store_sop_state *st, rs_err *err)
@@ -552,6 +633,7 @@ static int sq_sop_state(store_index *ix, const store_record *rec, store_sop_stat
         st->version = sqlite3_column_int(s, 2);
     }
     sqlite3_reset(s);
+    x->new_sop = r == SQLITE_ROW && st->n_versions == 0 ? rec : NULL;
     return r == SQLITE_ROW ? RS_OK : sq_err(x->w, err, "looking up an instance");
 }
 
@@ -578,24 +660,59 @@ static void bind_attrs(sqlite3_stmt *s, int first, const store_record *rec, stor
     }
 }
 
-/* Upsert a patient, study or series row under parent; its id in *id. */
+static int same_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* a and b give the row of level l the same key and the same values. */
+static int same_row(const store_record *a, const store_record *b, store_level l)
+{
+    if (l == STORE_LEVEL_PATIENT && !same_str(a->patient_key, b->patient_key))
+        return 0;
+    for (size_t i = 0; i < store_n_attrs; i++) {
+        const store_attr *at = &store_attrs[i];
+        if (at->level != l || !store_attr_from_dataset(at))
+            continue;
+        const store_value *u = &a->v[i], *v = &b->v[i];
+        if (at->kind == STORE_AK_INT ? u->has_i != v->has_i || (u->has_i && u->i != v->i)
+                                     : !same_str(u->s, v->s) || !same_str(u->norm, v->norm))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Upsert a patient, study or series row under parent; its id in *id. Consecutive instances
+ * mostly share their patient, study and series: when rec would upsert exactly what the last
+ * upsert of this level did (same key, same values; the parent column is only written by an
+ * insert), that upsert would change nothing, and its id is known.
+ */
 static int upsert(sqlite_index *x, int which, store_level l, const store_record *rec, int64_t parent, int64_t *id)
 {
+    if (x->last_rec[l] && same_row(x->last_rec[l], rec, l)) {
+        *id = x->last_id[l];
+        return RS_OK;
+    }
     sqlite3_stmt *s = x->st[which];
     if (l == STORE_LEVEL_PATIENT)
         sqlite3_bind_text(s, 1, rec->patient_key, -1, SQLITE_STATIC);
     else
         sqlite3_bind_int64(s, 1, parent);
     bind_attrs(s, 2, rec, l);
-    return step_id(s, id);
+    int rc = step_id(s, id);
+    x->last_rec[l] = rc == RS_OK ? rec : NULL;
+    x->last_id[l] = *id;
+    return rc;
 }
 
-static int insert_instance(sqlite_index *x, const store_record *rec, int64_t series, int64_t *id)
+/* The row of rec; version and current (0: left to renumber). */
+static int insert_instance(sqlite_index *x, const store_record *rec, int64_t series, int version, int64_t *id)
 {
     sqlite3_stmt *s = x->st[W_INSERT_INSTANCE];
     sqlite3_bind_int64(s, 1, series);
-    sqlite3_bind_int(s, 2, 0);      /* version and current: set by renumber() */
-    sqlite3_bind_int(s, 3, 0);
+    sqlite3_bind_int(s, 2, version);
+    sqlite3_bind_int(s, 3, version != 0);
     sqlite3_bind_text(s, 4, rec->hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, (sqlite3_int64)rec->size);
     sqlite3_bind_text(s, 6, rec->ts_uid, -1, SQLITE_STATIC);
@@ -687,10 +804,17 @@ static int put_rows(sqlite_index *x, const store_record *rec, store_put_result *
         rc = upsert(x, W_UPSERT_STUDY, STORE_LEVEL_STUDY, rec, patient, &study);
     if (rc == RS_OK)
         rc = upsert(x, W_UPSERT_SERIES, STORE_LEVEL_SERIES, rec, study, &series);
+    /* the first version of a SOP (sop_state just said so) needs no renumbering: 1, current */
+    int first = x->new_sop == rec;
     if (rc == RS_OK)
-        rc = insert_instance(x, rec, series, &inst);
-    if (rc == RS_OK)
+        rc = insert_instance(x, rec, series, first, &inst);
+    if (rc == RS_OK && first) {
+        *res = (store_put_result){.version = 1, .current = 1};
+        rc = idset_add(&x->touched, series);
+    } else if (rc == RS_OK) {
         rc = renumber(x, store_record_str(rec, DCM_TAG_SOP_INSTANCE_UID), inst, res);
+    }
+    x->new_sop = NULL;
     res->seq = inst; /* rowids grow: the largest so far + 1 */
     return rc;
 }
@@ -700,15 +824,15 @@ static int sq_put(store_index *ix, const store_record *rec, store_put_result *re
     sqlite_index *x = (sqlite_index *)ix;
     size_t touched = x->touched.n;
     memset(res, 0, sizeof *res);
-    int rc = exec(x->w, "SAVEPOINT put", err);
-    if (rc)
-        return rc;
-    rc = put_rows(x, rec, res);
+    if (step_done(x->st[W_SAVEPOINT]))
+        return sq_err(x->w, err, "starting a put");
+    int rc = put_rows(x, rec, res);
     if (rc == RS_OK)
-        return exec(x->w, "RELEASE put", err);
+        return step_done(x->st[W_RELEASE]) ? sq_err(x->w, err, "ending a put") : RS_OK;
     rc = rc == RS_ENOMEM ? rs_err_set(err, rc, "out of memory") : sq_err(x->w, err, "adding an instance");
     exec(x->w, "ROLLBACK TO put; RELEASE put", NULL);
     x->touched.n = touched;
+    forget_batch(x); /* the upserts it remembers may be rolled back */
     return rc;
 }
 
@@ -814,9 +938,9 @@ static int update_derived(sqlite_index *x, int which, idset *in, idset *out)
     return rc;
 }
 
-static int sq_commit(store_index *ix, rs_err *err)
+/* Recount the series touched (and their studies and patients); inside a transaction. */
+static int recount(sqlite_index *x, rs_err *err)
 {
-    sqlite_index *x = (sqlite_index *)ix;
     idset studies = {0}, patients = {0};
     int rc = update_derived(x, W_SERIES_DERIVED, &x->touched, &studies);
     if (rc == RS_OK)
@@ -825,10 +949,39 @@ static int sq_commit(store_index *ix, rs_err *err)
         rc = update_derived(x, W_PATIENT_DERIVED, &patients, NULL);
     idset_free(&studies);
     idset_free(&patients);
+    x->touched.n = 0;
     if (rc)
         return rc == RS_ENOMEM ? rs_err_set(err, rc, "out of memory") : sq_err(x->w, err, "updating counts");
-    rc = exec(x->w, "COMMIT", err);
-    x->touched.n = 0;
+    return RS_OK;
+}
+
+static int sq_commit(store_index *ix, rs_err *err)
+{
+    sqlite_index *x = (sqlite_index *)ix;
+    int rc = x->rebuild ? RS_OK : recount(x, err);
+    forget_batch(x);
+    return rc ? rc : exec(x->w, "COMMIT", err);
+}
+
+/*
+ * The end of a rebuild: the deferred indexes (each built in one pass over its table, before the
+ * recount, which uses them), the counts of everything put, and one durable COMMIT: with
+ * synchronous=FULL again, that COMMIT fsyncs the database file, and with it every page the
+ * unsynced COMMITs before left to the OS.
+ */
+static int sq_rebuild_finish(store_index *ix, rs_err *err)
+{
+    sqlite_index *x = (sqlite_index *)ix;
+    int rc = exec(x->w, "PRAGMA synchronous=FULL; BEGIN IMMEDIATE", err);
+    for (size_t i = 0; i < N_INDEXES && rc == RS_OK; i++)
+        if (INDEXES[i].deferred)
+            rc = exec(x->w, INDEXES[i].sql, err);
+    if (rc == RS_OK)
+        rc = recount(x, err);
+    if (rc == RS_OK)
+        rc = exec(x->w, "COMMIT", err);
+    if (rc)
+        exec(x->w, "ROLLBACK", NULL);
     return rc;
 }
 
@@ -1258,6 +1411,8 @@ static int sq_is_trashed(store_index *ix, const char *study_uid, int *yes, rs_er
 const store_index_ops store_index_sqlite = {
     .name = "sqlite",
     .open = sq_open,
+    .open_rebuild = sq_open_rebuild,
+    .rebuild_finish = sq_rebuild_finish,
     .close = sq_close,
     .begin = sq_begin,
     .sop_state = sq_sop_state,

@@ -1470,8 +1470,22 @@ static void test_reindex(const char *name, int expect_min)
     fingerprint(s, &before);
     store_get_stats(s, &st1, &err);
     store_close(s);
+    /* what a rebuild killed half-way leaves (its file is only renamed in once complete):
+       the old index stays the one opened, and the next rebuild starts afresh */
+    char rebuilt[sizeof dir + 24];
+    snprintf(rebuilt, sizeof rebuilt, "%s/index.sqlite.rebuild", dir);
+    write_file(rebuilt, "SQLite format 3\0half a rebuild", 31);
+    rs_buf unfinished = RS_BUF_INIT;
+    CHECK_EQ_INT(store_open(dir, NULL, &s, &err), RS_OK);
+    if (!s)
+        return;
+    fingerprint(s, &unfinished);
+    store_close(s);
+    CHECK(unfinished.len == before.len && memcmp(unfinished.p, before.p, before.len) == 0);
+    rs_buf_free(&unfinished);
     store_reindex_report rep;
     CHECK_EQ_INT(store_reindex(dir, NULL, 1, &rep, &err), RS_OK);
+    CHECK(access(rebuilt, F_OK) != 0);
     CHECK_EQ_INT(rep.objects, st1.index.versions);
     CHECK_EQ_INT(rep.indexed, st1.index.versions);
     CHECK_EQ_INT(rep.corrupt + rep.unreadable, 0);
