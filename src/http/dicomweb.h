@@ -81,7 +81,8 @@ int wado_bulk(dicomweb *dw, http_req *rq, const dw_target *t, const char *path);
  * "SOP[:FRAME],..." (frame 1 when omitted, at most WADO_BATCH_MAX items); window, viewport,
  * quality from the query as for /rendered. multipart/related; type="image/jpeg" (or png by
  * Accept), one part per item in list order, each with Content-Location "SOP/FRAME". Any item
- * not in t's study/series: 404 for the whole request.
+ * not in t's study/series: 404 for the whole request. Each rendering goes through the render
+ * cache like /rendered's (the same frame and parameters share one entry).
  */
 #define WADO_BATCH_MAX 32
 int wado_render_batch(dicomweb *dw, http_req *rq, const dw_target *t, const char *list);

@@ -285,6 +285,43 @@ static int pick_format(http_req *rq, const char *forced)
     return http_req_accepts(rq, "image/png") ? RENDER_PNG : -1;
 }
 
+/*
+ * The render cache (dw->rendered). An object is immutable: the same content hash and parameters
+ * give the same bytes, so a rendering is kept under everything that determines it, exactly
+ * (%a), with "mime etag" as its note. frame as asked (0: the default frame, or the thumbnail's).
+ */
+static void render_key(const pix *p, uint32_t frame, int thumbnail, const render_params *rp, char *key, size_t cap)
+{
+    snprintf(key, cap, "%s/%u/%d/%d/%a/%a/%d/%u/%u/%d/%d", p->info.hash, frame, thumbnail, rp->has_window, rp->center,
+             rp->width, (int)rp->voi_fn, rp->viewport_w, rp->viewport_h, rp->quality, (int)rp->format);
+}
+
+/* The rendered image's ETag: its content hash and every parameter (frame resolved). */
+static void render_etag(const pix *p, uint32_t frame, const render_params *rp, char *etag, size_t cap)
+{
+    snprintf(etag, cap, "%.32s-r%u-%d-%.17g-%.17g-%d-%u-%u-%d-%d", p->info.hash, frame, rp->has_window, rp->center,
+             rp->width, (int)rp->voi_fn, rp->viewport_w, rp->viewport_h, rp->quality, (int)rp->format);
+}
+
+/* A kept rendering: 1 with its bytes in out, note split into its type (note) and *etag. */
+static int cache_take(dicomweb *dw, const char *key, rs_buf *out, char note[RS_CACHE_NOTE_MAX], const char **etag)
+{
+    if (!dw->rendered || !rs_cache_get(dw->rendered, key, out, note, RS_CACHE_NOTE_MAX))
+        return 0;
+    char *sp = strchr(note, ' ');
+    if (sp)
+        *sp++ = 0;
+    *etag = sp ? sp : note + strlen(note);
+    return 1;
+}
+
+static void cache_keep(dicomweb *dw, const char *key, const rs_buf *img, const char *mime, const char *etag)
+{
+    char note[RS_CACHE_NOTE_MAX];
+    if (dw->rendered && snprintf(note, sizeof note, "%s %s", mime, etag) < (int)sizeof note)
+        rs_cache_put(dw->rendered, key, img->p, img->len, note);
+}
+
 int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, int thumbnail, const char *forced_mime,
                 const render_params *given)
 {
@@ -302,19 +339,12 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
     int rc = pix_find(dw, t, &p);
     if (rc)
         return reply_pix_error(rq, rc, &p.err);
-    /* The object is immutable: the same content hash and parameters give the same bytes, so a
-     * render is kept (dw->rendered) under everything that determines it, exactly (%a). */
     char key[512], note[RS_CACHE_NOTE_MAX];
-    snprintf(key, sizeof key, "%s/%u/%d/%d/%a/%a/%d/%u/%u/%d/%d", p.info.hash, frame, thumbnail, rp.has_window, rp.center,
-             rp.width, (int)rp.voi_fn, rp.viewport_w, rp.viewport_h, rp.quality, fmt);
+    const char *kept_etag;
+    render_key(&p, frame, thumbnail, &rp, key, sizeof key);
     rs_buf out = RS_BUF_INIT;
-    if (dw->rendered && rs_cache_get(dw->rendered, key, &out, note, sizeof note)) {
-        char *etag = strchr(note, ' '); /* note: "mime etag", as put below */
-        if (etag)
-            *etag++ = 0;
-        else
-            etag = note + strlen(note);
-        if (!http_etag_check(rq, etag)) {
+    if (cache_take(dw, key, &out, note, &kept_etag)) {
+        if (!http_etag_check(rq, kept_etag)) {
             if (!t->no_store)
                 http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
             rc = http_reply_buf(rq, 200, note, out.p, out.len);
@@ -329,8 +359,7 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
         frame = thumbnail ? (d->frames + 1) / 2 : 1;
     const char *mime = NULL;
     char etag[256];
-    snprintf(etag, sizeof etag, "%.32s-r%u-%d-%.17g-%.17g-%d-%u-%u-%d-%d", p.info.hash, frame, rp.has_window, rp.center, rp.width,
-             (int)rp.voi_fn, rp.viewport_w, rp.viewport_h, rp.quality, fmt);
+    render_etag(&p, frame, &rp, etag, sizeof etag);
     if (frame > d->frames) {
         rc = http_reply_error(rq, 400, "frame %u: the instance has %u", frame, d->frames);
     } else if (!http_etag_check(rq, etag)) {
@@ -341,8 +370,7 @@ int wado_render(dicomweb *dw, http_req *rq, const dw_target *t, uint32_t frame, 
             if (!t->no_store)
                 http_set_header(rq, "Cache-Control", "private, max-age=31536000, immutable");
             rc = http_reply_buf(rq, 200, mime, out.p, out.len);
-            if (dw->rendered && snprintf(note, sizeof note, "%s %s", mime, etag) < (int)sizeof note)
-                rs_cache_put(dw->rendered, key, out.p, out.len, note);
+            cache_keep(dw, key, &out, mime, etag);
         }
     }
     rs_buf_free(&out);
@@ -382,21 +410,34 @@ int wado_render_batch(dicomweb *dw, http_req *rq, const dw_target *t, const char
         dw_target one = *t;
         one.instance = it;
         pix p;
-        const char *mime = NULL;
-        if ((rc = pix_open(dw, &one, &p))) {
+        const char *mime = NULL, *kept_etag;
+        char key[512], note[RS_CACHE_NOTE_MAX], etag[256];
+        if ((rc = pix_find(dw, &one, &p))) {
             rc = reply_pix_error(rq, rc, &p.err);
             break;
         }
-        if (frame > codec_get_desc(p.img)->frames)
-            rc = http_reply_error(rq, 400, "%s: frame %lu, the instance has %u", it, frame, codec_get_desc(p.img)->frames);
-        else if ((rc = render_frame(p.f, p.img, (uint32_t)frame - 1, &rp, &img, &mime, &p.err)))
+        render_key(&p, (uint32_t)frame, 0, &rp, key, sizeof key);
+        int have = cache_take(dw, key, &img, note, &kept_etag);
+        if (have) {
+            mime = note;
+        } else if ((rc = pix_load(dw, &p, 1))) {
             rc = reply_pix_error(rq, rc, &p.err);
-        else if (rs_buf_printf(&out, "--" BATCH_BOUNDARY "\r\nContent-Type: %s\r\nContent-Location: %s/%lu\r\n"
-                                     "Content-Length: %zu\r\n\r\n", mime, it, frame, img.len) ||
-                 rs_buf_append(&out, img.p, img.len) || rs_buf_puts(&out, "\r\n"))
+            break;
+        } else if (frame > codec_get_desc(p.img)->frames) {
+            rc = http_reply_error(rq, 400, "%s: frame %lu, the instance has %u", it, frame, codec_get_desc(p.img)->frames);
+        } else if ((rc = render_frame(p.f, p.img, (uint32_t)frame - 1, &rp, &img, &mime, &p.err))) {
+            rc = reply_pix_error(rq, rc, &p.err);
+        } else {
+            have = 1;
+            render_etag(&p, (uint32_t)frame, &rp, etag, sizeof etag);
+            cache_keep(dw, key, &img, mime, etag);
+        }
+        if (have && (rs_buf_printf(&out, "--" BATCH_BOUNDARY "\r\nContent-Type: %s\r\nContent-Location: %s/%lu\r\n"
+                                         "Content-Length: %zu\r\n\r\n", mime, it, frame, img.len) ||
+                     rs_buf_append(&out, img.p, img.len) || rs_buf_puts(&out, "\r\n")))
             rc = http_reply_error(rq, 503, "out of memory");
-        else
-            answered = 0;
+        else if (have)
+            answered = 0; /* otherwise an error reply is queued */
         rs_buf_reset(&img);
         pix_close(&p);
     }

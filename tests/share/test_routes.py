@@ -189,6 +189,12 @@ def main():
                and all(h["Content-Type"] == "image/jpeg" and b == single for h, b in parts),
                "the batch: one part per instance in the order asked, each the instance's own rendering",
                [(h.get("Content-Location"), len(b)) for h, b in parts])
+            hits = lambda: sum(float(ln.split()[-1]) for ln in http("GET", base + "/metrics", headers=sess).body.decode()
+                               .splitlines() if ln.startswith("radshare_render_cache_hits_total"))
+            h0 = hits()
+            again = http("GET", batch + "%s:1,%s,%s:1" % tuple(want))
+            ok(again.status == 200 and again.body == r.body and hits() - h0 == 3,
+               "the same batch again: the same bytes, its 3 renderings from the render cache", (again.status, hits() - h0))
             r = http("GET", batch + "%s:1&viewport=8,8&window=600,300" % sop_a1)
             one = http("GET", url + "/studies/%s/series/%s/instances/%s/frames/1/rendered?viewport=8,8&window=600,300"
                        % (study_a, ser_a1, sop_a1))
