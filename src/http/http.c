@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../util/addr.h"
 #include "../util/log.h"
 #include "limits.h"
 
@@ -75,6 +76,7 @@ struct http_req {
     route *rt;
     int role;
     char peer[INET6_ADDRSTRLEN + 8];
+    int peer_loopback;                 /* rs_addr_is_loopback of the client's address */
     char base[300];
     /* body */
     rs_buf body;
@@ -341,7 +343,7 @@ int http_req_body_error(const http_req *rq, int *status, const char **msg)
 
 int http_req_peer_is_loopback(const http_req *rq)
 {
-    return !strncmp(rq->peer, "127.", 4) || !strcmp(rq->peer, "::1") || !strncmp(rq->peer, "::ffff:127.", 11);
+    return rq->peer_loopback;
 }
 
 /* Is there an entry of the comma list hdr (its part before ';') that match() takes, with q not 0? */
@@ -595,9 +597,11 @@ static void set_peer(http_req *rq)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     snprintf(rq->peer, sizeof rq->peer, "?");
+    rq->peer_loopback = 0;
     if (!ci || !ci->client_addr)
         return;
     const struct sockaddr *sa = ci->client_addr;
+    rq->peer_loopback = rs_addr_is_loopback(sa);
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, rq->peer, sizeof rq->peer);
     else if (sa->sa_family == AF_INET6)

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../util/addr.h"
+
 #define PROBES 64
 #define BURST_SECONDS 4
 #define NS 1000000000LL
@@ -64,7 +66,7 @@ void http_limits_free(http_limits *l)
 static int key_of(const struct sockaddr *sa, uint8_t key[16])
 {
     static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (!sa)
+    if (!sa || rs_addr_is_loopback(sa))
         return 0;
     if (sa->sa_family == AF_INET) {
         memcpy(key, v4mapped, 12);
@@ -74,8 +76,7 @@ static int key_of(const struct sockaddr *sa, uint8_t key[16])
     } else {
         return 0;
     }
-    static const uint8_t v6loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    return !(memcmp(key, v6loop, 16) == 0 || (memcmp(key, v4mapped, 12) == 0 && key[12] == 127));
+    return 1;
 }
 
 static double burst(const http_limits *l)

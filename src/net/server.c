@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../util/addr.h"
 #include "../util/log.h"
 #include "assoc.h"
 #include "scp.h"
@@ -122,20 +123,6 @@ int net_peer_parse(const char *spec, net_peer *p)
     return RS_OK;
 }
 
-static int is_loopback(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-    if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(a))
-            return 1;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            return a->s6_addr[12] == 127;
-    }
-    return 0;
-}
-
 /* An IPv4 peer reaching our dual-stack socket shows up as ::ffff:a.b.c.d; compare it as IPv4,
  * or a peer configured as "10.1.2.3" would never match. */
 static struct sockaddr_storage unmap_v4(const struct sockaddr_storage *in)
@@ -213,7 +200,7 @@ static void policy(void *vctx, assoc *a, const pdu_assoc *rq, assoc_decision *d)
         reject(d, PDU_RJ_PERMANENT, PDU_RJ_SOURCE_USER, PDU_RJ_USER_APP_CONTEXT);
         return;
     }
-    if (!is_loopback(&c->addr)) {
+    if (!rs_addr_is_loopback((const struct sockaddr *)&c->addr)) {
         const net_peer *p = net_config_peer(cfg, rq->calling_ae);
         if (!p || !host_matches(p->host, &c->addr)) {
             pc->why = p ? "calling AE title configured for another address" : "calling AE title not configured";
@@ -392,7 +379,7 @@ static void spawn(net_server *s, int fd, const struct sockaddr_storage *addr, in
     c->id = ++s->served;
     /* over the limit the thread still runs, to send a proper A-ASSOCIATE-RJ and log it */
     c->over_limit = s->active >= s->cfg.max_assocs;
-    if (s->cfg.max_per_addr && !is_loopback(addr)) {
+    if (s->cfg.max_per_addr && !rs_addr_is_loopback((const struct sockaddr *)addr)) {
         unsigned same = 0;
         for (conn *o = s->conns; o; o = o->next)
             same += !o->over_limit && !o->over_addr_limit && same_host(&o->addr, addr);
