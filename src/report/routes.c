@@ -122,7 +122,6 @@ static int create_report(report_web *w, http_req *rq, const char *uid)
     char by[AUTH_MAX_NAME + 1], tok[TOKEN_CHARS + 1], id[SHARE_ID_CHARS + 1], url[REPORT_URL_MAX];
     author_of(w, rq, by);
     int64_t secs = 0, report_id = 0;
-    const jsonin_item *dl = jsonin_get(&j, "download");
     in.study_uid = uid;
     in.text = jsonin_str(&j, "text");
     in.author = by;
@@ -137,7 +136,7 @@ static int create_report(report_web *w, http_req *rq, const char *uid)
     share_new q = {.study_uid = uid, .kind = SHARE_PRACTITIONER, .name = in.recipient.name,
                    .email = in.recipient.email, .hl7 = in.recipient.hl7, .purpose = "report", .created_by = by,
                    .expires_in_s = secs, .access_code = in.link_needs_code ? in.access_code : NULL,
-                   .download = dl && dl->type == JSONIN_BOOL && !strcmp(dl->value, "true")};
+                   .download = jsonin_true(&j, "download")};
     rc = rc ? rc : share_create(share_web_shares(w->sw), &q, (int64_t)time(NULL), tok, id, &err);
     const char *base = report_service_public_url(w->svc);
     if (!base || !base[0])

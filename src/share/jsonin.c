@@ -282,3 +282,9 @@ const char *jsonin_str(const jsonin *j, const char *path)
     const jsonin_item *it = jsonin_get(j, path);
     return it && it->type == JSONIN_STRING ? it->value : NULL;
 }
+
+int jsonin_true(const jsonin *j, const char *path)
+{
+    const jsonin_item *it = jsonin_get(j, path);
+    return it && it->type == JSONIN_BOOL && !strcmp(it->value, "true");
+}

@@ -33,5 +33,7 @@ void jsonin_free(jsonin *j);
 const jsonin_item *jsonin_get(const jsonin *j, const char *path);
 /* A string value at path (NULL if absent or not a string). */
 const char *jsonin_str(const jsonin *j, const char *path);
+/* 1 when the value at path is the literal true (absent, false or any other type: 0). */
+int jsonin_true(const jsonin *j, const char *path);
 
 #endif

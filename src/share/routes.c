@@ -430,7 +430,7 @@ static int create_share(share_web *w, http_req *rq)
     q.purpose = jsonin_str(&j, "purpose");
     q.access_code = jsonin_str(&j, "access_code");
     q.birth_date = jsonin_str(&j, "birth_date");
-    const jsonin_item *days = jsonin_get(&j, "expires_in_days"), *dl = jsonin_get(&j, "download");
+    const jsonin_item *days = jsonin_get(&j, "expires_in_days");
     const char *kind = jsonin_str(&j, "recipient.kind");
     if (kind && share_kind_parse(kind, &q.kind))
         rc = rs_err_set(&err, RS_EINVAL, "recipient.kind is practitioner or patient");
@@ -440,9 +440,8 @@ static int create_share(share_web *w, http_req *rq)
             rc = rs_err_set(&err, RS_EINVAL, "expires_in_days must be a whole number 1..%d", SHARE_MAX_DAYS);
         q.expires_in_s = (int64_t)d * 86400;
     }
-    q.download = dl && dl->type == JSONIN_BOOL && !strcmp(dl->value, "true");
-    const jsonin_item *want_qr = jsonin_get(&j, "qr");
-    int qr = want_qr && want_qr->type == JSONIN_BOOL && !strcmp(want_qr->value, "true");
+    q.download = jsonin_true(&j, "download");
+    int qr = jsonin_true(&j, "qr");
     int exists = rc == RS_OK && q.study_uid && dw_uid_ok(q.study_uid) && share_study_exists(w->st, q.study_uid);
     char tok[TOKEN_CHARS + 1], id[SHARE_ID_CHARS + 1];
     if (rc == RS_OK && !exists)

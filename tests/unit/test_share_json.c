@@ -33,6 +33,8 @@ int main(void)
     CHECK_EQ_STR(jsonin_get(&j, "expires_in_days")->value, "7");
     CHECK_EQ_INT(jsonin_get(&j, "download")->type, JSONIN_BOOL);
     CHECK_EQ_INT(jsonin_get(&j, "x")->type, JSONIN_NULL);
+    CHECK(jsonin_true(&j, "download"));
+    CHECK(!jsonin_true(&j, "x") && !jsonin_true(&j, "study") && !jsonin_true(&j, "absent"));
     CHECK(jsonin_str(&j, "x") == NULL);
     CHECK(jsonin_str(&j, "expires_in_days") == NULL);
     CHECK_EQ_STR(jsonin_get(&j, "deep.a.b")->value, "1");
